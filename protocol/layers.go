@@ -1,0 +1,22 @@
+package protocol
+
+// Transport carries whole binary frames between two ends of a data
+// channel: a websocket in production, an in-memory pipe in tests. Frames
+// handed to WriteFrame may be reused by the caller once it returns; frames
+// returned by ReadFrame belong to the caller. ReadFrame and WriteFrame may
+// be called concurrently with each other (one reader, one writer), and
+// Close unblocks both.
+type Transport interface {
+	ReadFrame() ([]byte, error)
+	WriteFrame(frame []byte) error
+	Close() error
+}
+
+// MessageStream is what the reliable session offers the layers above it:
+// an ordered, reliable, bidirectional sequence of typed stream payloads.
+// Send copies payload before returning. Recv returns payloads in the
+// peer's sending order, each exactly once.
+type MessageStream interface {
+	Send(pt PayloadType, payload []byte) error
+	Recv() (PayloadType, []byte, error)
+}
