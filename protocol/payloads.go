@@ -225,3 +225,16 @@ type InteractiveShell struct {
 	Topic         string `json:"Topic"`
 	SchemaVersion int    `json:"SchemaVersion"`
 }
+
+// AgentTaskPayload is the session start the service sends an agent: the
+// JSON text inside InteractiveShell.Content. DocumentContent is the
+// session document (schemaVersion, sessionType, inputs, parameters,
+// properties); Parameters hold the request's values after substitution.
+type AgentTaskPayload struct {
+	DocumentName    string          `json:"DocumentName"`
+	DocumentContent json.RawMessage `json:"DocumentContent"`
+	SessionID       string          `json:"SessionId"`
+	Parameters      map[string]any  `json:"Parameters"`
+	RunAsUser       string          `json:"RunAsUser"`
+	SessionOwner    string          `json:"SessionOwner"`
+}
