@@ -1,0 +1,127 @@
+package ssmclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2instanceconnect"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+)
+
+// ErrNoRegion is returned by [LoadAWSConfig] when neither the options, the
+// environment nor the profile name a region.
+var ErrNoRegion = errors.New("ssmclient: no AWS region: pass --region or set AWS_REGION")
+
+// AWSOptions are the user's choices for [LoadAWSConfig]; the zero value
+// follows the environment and the shared config files, as the AWS CLI does.
+type AWSOptions struct {
+	// Profile is the shared-config profile (--profile). Empty means
+	// AWS_PROFILE, then AWS_DEFAULT_PROFILE, then "default".
+	Profile string
+
+	// Region (--region) overrides AWS_REGION, AWS_DEFAULT_REGION and the
+	// profile's region.
+	Region string
+
+	// Prompter asks for MFA token codes. Nil means a [TTYPrompter] on the
+	// controlling terminal.
+	Prompter Prompter
+
+	// LoadOptions are passed to config.LoadDefaultConfig after the ones
+	// derived from the fields above, so they take precedence (for example
+	// config.WithRetryMaxAttempts, or config.WithHTTPClient in tests).
+	LoadOptions []func(*config.LoadOptions) error
+}
+
+// LoadAWSConfig loads the AWS configuration for opts through the SDK's
+// config package (see the package documentation for what that covers) and
+// sets up MFA prompting for assume-role profiles with mfa_serial.
+//
+// Credentials are resolved lazily, on the first API call: that is when an
+// MFA code is asked for, or when missing credentials are noticed. The
+// returned error is [ErrNoRegion] when no region is configured.
+func LoadAWSConfig(ctx context.Context, opts AWSOptions) (aws.Config, error) {
+	profile := opts.Profile
+	if profile == "" {
+		env, err := config.NewEnvConfig()
+		if err != nil {
+			return aws.Config{}, fmt.Errorf("ssmclient: reading AWS environment: %w", err)
+		}
+		profile = env.SharedConfigProfile
+	}
+	if profile == "" {
+		profile = "default"
+	}
+	prompter := opts.Prompter
+	if prompter == nil {
+		prompter = &TTYPrompter{}
+	}
+
+	var load []func(*config.LoadOptions) error
+	if opts.Profile != "" {
+		load = append(load, config.WithSharedConfigProfile(opts.Profile))
+	}
+	if opts.Region != "" {
+		load = append(load, config.WithRegion(opts.Region))
+	}
+	load = append(load, config.WithAssumeRoleCredentialOptions(func(o *stscreds.AssumeRoleOptions) {
+		// The SDK has already set SerialNumber from the profile's
+		// mfa_serial when this runs; only then is a code needed.
+		if o.SerialNumber != nil {
+			o.TokenProvider = MFATokenProvider(prompter, profile, aws.ToString(o.SerialNumber))
+		}
+	}))
+	load = append(load, opts.LoadOptions...)
+
+	cfg, err := config.LoadDefaultConfig(ctx, load...)
+	if err != nil {
+		var notExist config.SharedConfigProfileNotExistError
+		if errors.As(err, &notExist) {
+			return aws.Config{}, fmt.Errorf("ssmclient: AWS profile %q not found in the shared config or credentials file: %w", notExist.Profile, err)
+		}
+		return aws.Config{}, fmt.Errorf("ssmclient: loading AWS config for profile %q: %w", profile, err)
+	}
+	if cfg.Region == "" {
+		return aws.Config{}, ErrNoRegion
+	}
+	return cfg, nil
+}
+
+// Client holds a loaded AWS configuration and the service clients built
+// from it. The service clients honour per-service endpoint overrides
+// (AWS_ENDPOINT_URL_SSM and the like) through cfg's config sources.
+type Client struct {
+	Config             aws.Config
+	SSM                *ssm.Client
+	EC2                *ec2.Client
+	KMS                *kms.Client
+	EC2InstanceConnect *ec2instanceconnect.Client
+}
+
+// NewClient loads the configuration with [LoadAWSConfig] and builds the
+// service clients from it.
+func NewClient(ctx context.Context, opts AWSOptions) (*Client, error) {
+	cfg, err := LoadAWSConfig(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return NewClientFromConfig(cfg), nil
+}
+
+// NewClientFromConfig builds the service clients from an already loaded
+// configuration.
+func NewClientFromConfig(cfg aws.Config) *Client {
+	return &Client{
+		Config:             cfg,
+		SSM:                ssm.NewFromConfig(cfg),
+		EC2:                ec2.NewFromConfig(cfg),
+		KMS:                kms.NewFromConfig(cfg),
+		EC2InstanceConnect: ec2instanceconnect.NewFromConfig(cfg),
+	}
+}
