@@ -149,9 +149,10 @@ func TestPTYResize(t *testing.T) {
 	// next command starts: ask again until it shows (each round waits
 	// for the previous answer, so this does not spin).
 	for i := 0; ; i++ {
-		fmt.Fprintf(stdin, "echo S''IZE$(stty size)-%d\n", i)
-		line := readUntil(t, stdout, fmt.Sprintf("-%d\r\n", i))
-		if strings.Contains(line, "SIZE50 132-") {
+		// The echoed input holds "-$((i))Z", only the output "-iZ".
+		fmt.Fprintf(stdin, "echo \"SIZE$(stty size)-$((%d))Z\"\n", i)
+		line := readUntil(t, stdout, fmt.Sprintf("-%dZ", i))
+		if strings.Contains(line, fmt.Sprintf("SIZE50 132-%dZ", i)) {
 			break
 		}
 		if i == 100 {

@@ -94,6 +94,10 @@ func (s *Server) handleSession(conn *ssh.ServerConn, nc ssh.NewChannel) {
 
 func (ss *session) handle(req *ssh.Request) {
 	ok := false
+	// A program started by this request begins copying output and may
+	// finish (closing the channel) only after the reply went out: a client
+	// must not see the channel close before its request is answered.
+	var then func()
 	switch req.Type {
 	case "env":
 		var r envRequest
@@ -125,16 +129,16 @@ func (ss *session) handle(req *ssh.Request) {
 	case "exec":
 		var r execRequest
 		if !ss.started && ssh.Unmarshal(req.Payload, &r) == nil {
-			ok = ss.startShell(&r.Command)
+			then = ss.startShell(&r.Command)
 		}
 	case "shell":
 		if !ss.started {
-			ok = ss.startShell(nil)
+			then = ss.startShell(nil)
 		}
 	case "subsystem":
 		var r subsystemRequest
 		if !ss.started && ssh.Unmarshal(req.Payload, &r) == nil && r.Name == "sftp" {
-			ok = ss.startSFTP()
+			then = ss.startSFTP()
 		}
 	case "signal":
 		var r signalRequest
@@ -149,14 +153,21 @@ func (ss *session) handle(req *ssh.Request) {
 	}
 	// Anything else (x11-req, auth-agent-req@openssh.com,
 	// keepalive@openssh.com, …) fails, as in sshd.
+	if then != nil {
+		ok = true
+	}
 	if req.WantReply {
 		req.Reply(ok, nil)
 	}
+	if then != nil {
+		ss.wg.Go(then)
+	}
 }
 
-// startShell runs command through the shell, or a login shell when command
-// is nil, and reports whether it started.
-func (ss *session) startShell(command *string) bool {
+// startShell starts command through the shell, or a login shell when
+// command is nil. It returns the function that serves the process, or nil
+// if it did not start.
+func (ss *session) startShell(command *string) func() {
 	shell := ss.s.cfg.Shell
 	name := filepath.Base(shell)
 	cmd := &exec.Cmd{Path: shell, Dir: ss.s.cfg.Dir}
@@ -175,7 +186,7 @@ func (ss *session) startShell(command *string) bool {
 	})
 	if err != nil {
 		ss.s.logf("sshserver: %s: start %s: %v", ss.conn.RemoteAddr(), shell, err)
-		return false
+		return nil
 	}
 	ss.started = true
 	if !ss.s.register(p) {
@@ -184,8 +195,7 @@ func (ss *session) startShell(command *string) bool {
 	ss.mu.Lock()
 	ss.proc = p
 	ss.mu.Unlock()
-	ss.wg.Go(func() { ss.run(p) })
-	return true
+	return func() { ss.run(p) }
 }
 
 // environ is the child's environment: a small fixed one like sshd's, not
@@ -251,16 +261,17 @@ func (ss *session) run(p *process) {
 	ss.ch.Close()
 }
 
-// startSFTP serves the sftp subsystem in process, relative paths starting
-// at the session's home.
-func (ss *session) startSFTP() bool {
+// startSFTP prepares the sftp subsystem, served in process with relative
+// paths starting at the session's home, and returns the function that
+// serves it, or nil.
+func (ss *session) startSFTP() func() {
 	srv, err := sftp.NewServer(ss.ch, sftp.WithServerWorkingDirectory(ss.s.cfg.Dir))
 	if err != nil {
 		ss.s.logf("sshserver: sftp: %v", err)
-		return false
+		return nil
 	}
 	ss.started = true
-	ss.wg.Go(func() {
+	return func() {
 		status := 0
 		if err := srv.Serve(); err != nil && err != io.EOF {
 			ss.s.logf("sshserver: %s: sftp: %v", ss.conn.RemoteAddr(), err)
@@ -268,6 +279,5 @@ func (ss *session) startSFTP() bool {
 		}
 		ss.ch.SendRequest("exit-status", false, marshalExitStatus(status))
 		ss.ch.Close()
-	})
-	return true
+	}
 }
