@@ -170,4 +170,3 @@ func TestTTYPrompterVisible(t *testing.T) {
 	}
 	term.waitFor(t, "alice") // echoed
 }
-
