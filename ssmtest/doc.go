@@ -1,0 +1,38 @@
+// Package ssmtest is an offline emulator of the AWS side of Session
+// Manager, in the spirit of net/http/httptest: NewServer starts a real
+// HTTPS server on 127.0.0.1 that answers, on one endpoint, the AWS APIs a
+// Session Manager user calls, in their real wire formats, so that the
+// unmodified aws-sdk-go-v2 clients and the AWS CLI work against it when
+// pointed at Server.URL (Server.Env, Server.AWSConfig):
+//
+//   - SSM (JSON 1.1): StartSession, ResumeSession, TerminateSession,
+//     DescribeSessions, DescribeInstanceInformation, GetDocument;
+//   - EC2 (query/XML): DescribeInstances, DescribeImages;
+//   - EC2 Instance Connect (JSON 1.1): SendSSHPublicKey;
+//   - KMS (JSON 1.1): GenerateDataKey, Decrypt, DescribeKey;
+//   - STS (query/XML): GetCallerIdentity.
+//
+// The machines behind the APIs are a Fleet (instances with their tags,
+// AMIs, agent status, and the loopback addresses their ports lead to);
+// the session documents are served as AWS publishes them, and sessions
+// live in a registry (Sessions) that the ssmmessages gateway shares
+// through Hooks. Faults injects the failures users meet: denied KMS keys,
+// unreachable agents, missing IAM permissions, and data-channel trouble.
+//
+// Production code never imports this package.
+//
+// Facts the emulator follows that PROTOCOL.md does not spell out:
+//
+//   - JSON 1.1 errors carry the code both in the X-Amzn-ErrorType header
+//     and as "__type" in the body; the SDK prefers the header.
+//   - EC2 and STS both use POST / with Action and Version form fields; only
+//     the SigV4 credential scope tells them apart on a shared endpoint.
+//   - StartSession's error for an unknown target is TargetNotConnected
+//     ("<id> is not connected."), the same as for an offline agent.
+//   - The service sends the agent the document with {{ name }}
+//     placeholders intact; the agent substitutes Parameters itself.
+//   - KMS InvalidCiphertextException carries no message.
+//
+// Error texts the emulator could not check against AWS are its own
+// wording in AWS's style; the error codes are AWS's.
+package ssmtest
