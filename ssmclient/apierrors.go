@@ -77,7 +77,9 @@ func Explain(err error) error {
 		}
 		return &Error{Op: op, Code: inner.Code, Hint: inner.Hint, Err: err}
 	}
-	if e := explainCredentials(err, op); e != nil {
+	// Credentials are missing for the call the user made, not for the
+	// instance-metadata or SSO calls the SDK made while looking for them.
+	if e := explainCredentials(err, outermostOp(err)); e != nil {
 		return e
 	}
 	var apiErr smithy.APIError
@@ -254,6 +256,15 @@ func innermostOp(err error) string {
 		}
 	}
 	return op
+}
+
+// outermostOp names the first AWS operation in err's chain, or "".
+func outermostOp(err error) string {
+	var oe *smithy.OperationError
+	if errors.As(err, &oe) {
+		return oe.ServiceID + " " + oe.OperationName
+	}
+	return ""
 }
 
 // innermost returns the last error of err's Unwrap chain.

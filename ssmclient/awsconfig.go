@@ -4,14 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/ssocreds"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2instanceconnect"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/aws/aws-sdk-go-v2/service/sso"
+	"github.com/aws/aws-sdk-go-v2/service/ssooidc"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
 // ErrNoRegion is returned by [LoadAWSConfig] when neither the options, the
@@ -36,6 +41,9 @@ type AWSOptions struct {
 	// LoadOptions are passed to config.LoadDefaultConfig after the ones
 	// derived from the fields above, so they take precedence (for example
 	// config.WithRetryMaxAttempts, or config.WithHTTPClient in tests).
+	// Passing config.WithAssumeRoleCredentialOptions,
+	// WithSSOProviderOptions or WithSSOTokenProviderOptions here replaces
+	// this package's (MFA prompting and endpoint fixes).
 	LoadOptions []func(*config.LoadOptions) error
 }
 
@@ -70,13 +78,23 @@ func LoadAWSConfig(ctx context.Context, opts AWSOptions) (aws.Config, error) {
 	if opts.Region != "" {
 		load = append(load, config.WithRegion(opts.Region))
 	}
-	load = append(load, config.WithAssumeRoleCredentialOptions(func(o *stscreds.AssumeRoleOptions) {
-		// The SDK has already set SerialNumber from the profile's
-		// mfa_serial when this runs; only then is a code needed.
-		if o.SerialNumber != nil {
-			o.TokenProvider = MFATokenProvider(prompter, profile, aws.ToString(o.SerialNumber))
-		}
-	}))
+	base := new(lateEndpoint)
+	load = append(load,
+		config.WithAssumeRoleCredentialOptions(func(o *stscreds.AssumeRoleOptions) {
+			// The SDK has already set SerialNumber from the profile's
+			// mfa_serial when this runs; only then is a code needed.
+			if o.SerialNumber != nil {
+				o.TokenProvider = MFATokenProvider(prompter, profile, aws.ToString(o.SerialNumber))
+			}
+			o.Client = stsWithEndpoint{o.Client, base}
+		}),
+		config.WithSSOProviderOptions(func(o *ssocreds.Options) {
+			o.Client = ssoWithEndpoint{o.Client, base}
+		}),
+		config.WithSSOTokenProviderOptions(func(o *ssocreds.SSOTokenProviderOptions) {
+			o.ClientOptions = append(o.ClientOptions, func(o *ssooidc.Options) { base.apply(&o.BaseEndpoint) })
+		}),
+	)
 	load = append(load, opts.LoadOptions...)
 
 	cfg, err := config.LoadDefaultConfig(ctx, load...)
@@ -90,7 +108,55 @@ func LoadAWSConfig(ctx context.Context, opts AWSOptions) (aws.Config, error) {
 	if cfg.Region == "" {
 		return aws.Config{}, ErrNoRegion
 	}
+	base.set(cfg.BaseEndpoint)
 	return cfg, nil
+}
+
+// lateEndpoint carries the general endpoint override (AWS_ENDPOINT_URL, or
+// endpoint_url in the profile) to the STS, SSO and SSO OIDC clients that
+// the SDK builds for credential providers.
+//
+// The SDK's config package (v1.33) resolves aws.Config.BaseEndpoint only
+// after the credential providers are built, and the service clients skip
+// their own lookup when AWS_ENDPOINT_URL is set but the service-specific
+// variable is not, expecting BaseEndpoint to be filled in. So the STS
+// client of an assume-role profile would ignore AWS_ENDPOINT_URL and call
+// the public STS endpoint. The providers are only called after
+// LoadDefaultConfig returns, by which time BaseEndpoint is known: the
+// wrappers below apply it per call, and only when the client has no
+// endpoint of its own (AWS_ENDPOINT_URL_STS and the like still win).
+type lateEndpoint struct{ p atomic.Pointer[string] }
+
+func (l *lateEndpoint) set(v *string) {
+	if v != nil {
+		l.p.Store(v)
+	}
+}
+
+func (l *lateEndpoint) apply(dst **string) {
+	if *dst == nil {
+		*dst = l.p.Load()
+	}
+}
+
+type stsWithEndpoint struct {
+	stscreds.AssumeRoleAPIClient
+	base *lateEndpoint
+}
+
+func (c stsWithEndpoint) AssumeRole(ctx context.Context, in *sts.AssumeRoleInput, optFns ...func(*sts.Options)) (*sts.AssumeRoleOutput, error) {
+	optFns = append(optFns, func(o *sts.Options) { c.base.apply(&o.BaseEndpoint) })
+	return c.AssumeRoleAPIClient.AssumeRole(ctx, in, optFns...)
+}
+
+type ssoWithEndpoint struct {
+	ssocreds.GetRoleCredentialsAPIClient
+	base *lateEndpoint
+}
+
+func (c ssoWithEndpoint) GetRoleCredentials(ctx context.Context, in *sso.GetRoleCredentialsInput, optFns ...func(*sso.Options)) (*sso.GetRoleCredentialsOutput, error) {
+	optFns = append(optFns, func(o *sso.Options) { c.base.apply(&o.BaseEndpoint) })
+	return c.GetRoleCredentialsAPIClient.GetRoleCredentials(ctx, in, optFns...)
 }
 
 // Client holds a loaded AWS configuration and the service clients built

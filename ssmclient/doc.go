@@ -17,7 +17,10 @@
 // these itself; this package only adds what it leaves to the application:
 // the MFA token code for assume-role profiles with mfa_serial, asked for on
 // the controlling terminal through a [Prompter], and a clear error when no
-// region is configured.
+// region is configured. It also fills one gap: the SDK does not apply
+// AWS_ENDPOINT_URL (or a profile's endpoint_url) to the STS and SSO
+// clients it builds for assume-role and SSO credentials, which would
+// otherwise call the public endpoints; see lateEndpoint in awsconfig.go.
 //
 // In ProxyCommand mode stdin and stdout carry the SSH connection, so nothing
 // here ever reads stdin or writes stdout: prompts go to the controlling
