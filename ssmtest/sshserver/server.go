@@ -188,7 +188,7 @@ func (s *Server) Serve(l net.Listener) error {
 		}
 		go func() {
 			defer s.wg.Done()
-			if err := s.serveConn(c); err != nil {
+			if err := s.serveConn(c); err != nil && !s.isClosed() {
 				s.logf("%v", err)
 			}
 		}()

@@ -518,3 +518,24 @@ func TestNewDefaults(t *testing.T) {
 		t.Error("Serve after Close left the listener open")
 	}
 }
+
+func TestCloseAbortsHandshake(t *testing.T) {
+	e := startServer(t, nil)
+	silent, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	// Wait for the server's version line: the connection is being served.
+	readUntil(t, silent, "SSH-2.0-")
+	closed := make(chan error, 1)
+	go func() { closed <- e.srv.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close waited for a client that never spoke")
+	}
+	if _, err := io.ReadAll(silent); err != nil {
+		t.Errorf("connection not closed cleanly: %v", err)
+	}
+}

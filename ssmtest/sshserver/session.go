@@ -61,14 +61,14 @@ type session struct {
 	conn *ssh.ServerConn
 	ch   ssh.Channel
 
+	// Owned by the goroutine handling the channel's requests.
 	env     []string // from "env" requests
 	pty     *ptyRequest
 	ws      winsize
 	started bool
+	proc    *process // set once an exec or shell started
 
-	mu   sync.Mutex
-	proc *process // set once an exec or shell started
-	wg   sync.WaitGroup
+	wg sync.WaitGroup // the program and its copiers
 }
 
 func (s *Server) handleSession(conn *ssh.ServerConn, nc ssh.NewChannel) {
@@ -82,11 +82,8 @@ func (s *Server) handleSession(conn *ssh.ServerConn, nc ssh.NewChannel) {
 		ss.handle(req)
 	}
 	// The channel is closed at both ends, or the connection is gone.
-	ss.mu.Lock()
-	p := ss.proc
-	ss.mu.Unlock()
-	if p != nil {
-		p.hangup()
+	if ss.proc != nil {
+		ss.proc.hangup()
 	}
 	ch.Close()
 	ss.wg.Wait()
@@ -117,11 +114,8 @@ func (ss *session) handle(req *ssh.Request) {
 		if ss.pty != nil && ssh.Unmarshal(req.Payload, &r) == nil {
 			ss.ws = winsize{r.Columns, r.Rows, r.Width, r.Height}
 			ok = true
-			ss.mu.Lock()
-			p := ss.proc
-			ss.mu.Unlock()
-			if p != nil {
-				if err := p.resize(ss.ws); err != nil {
+			if ss.proc != nil {
+				if err := ss.proc.resize(ss.ws); err != nil {
 					ss.s.logf("sshserver: window-change: %v", err)
 				}
 			}
@@ -143,11 +137,8 @@ func (ss *session) handle(req *ssh.Request) {
 	case "signal":
 		var r signalRequest
 		if ssh.Unmarshal(req.Payload, &r) == nil {
-			ss.mu.Lock()
-			p := ss.proc
-			ss.mu.Unlock()
-			if sig, known := signalByName(r.Signal); known && p != nil {
-				ok = p.signal(sig) == nil
+			if sig, known := signalByName(r.Signal); known && ss.proc != nil {
+				ok = ss.proc.signal(sig) == nil
 			}
 		}
 	}
@@ -192,9 +183,7 @@ func (ss *session) startShell(command *string) func() {
 	if !ss.s.register(p) {
 		ss.s.logf("sshserver: server closed while starting %s", shell)
 	}
-	ss.mu.Lock()
 	ss.proc = p
-	ss.mu.Unlock()
 	return func() { ss.run(p) }
 }
 
