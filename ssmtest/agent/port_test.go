@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/xtaci/smux"
@@ -549,5 +550,58 @@ func TestCompareVersions(t *testing.T) {
 		if got := compareVersions(tc.a, tc.b); got != tc.want {
 			t.Errorf("compareVersions(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
 		}
+	}
+}
+
+// TestPortMuxKeepAlive: the agent's smux sends keepalives (NOP frames every
+// 10 s) only to clients up to 1.2.331.0, and drops a silent session after
+// 30 s; newer clients get no keepalive at all.
+func TestPortMuxKeepAlive(t *testing.T) {
+	for _, tc := range []struct {
+		version   string
+		keepAlive bool
+	}{
+		{"1.2.331.0", true},
+		{"1.2.332.0", false},
+	} {
+		t.Run(tc.version, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				agentEnd, clientEnd := newStreamPair(t)
+				ctx, cancel := context.WithCancel(t.Context())
+				defer cancel()
+				done := make(chan Result, 1)
+				go func() {
+					res, _ := RunPortMux(ctx, agentEnd, nil, PortOptions{ClientVersion: tc.version})
+					done <- res
+				}()
+				out := collect(clientEnd)
+
+				time.Sleep(11 * time.Second)
+				synctest.Wait()
+				const nop = "\x01\x03\x00\x00\x00\x00\x00\x00" // version 1, cmdNOP, length 0, stream 0
+				if got := strings.Contains(out.get(protocol.PayloadOutput), nop); got != tc.keepAlive {
+					t.Errorf("keepalive frame sent after 11 s: %v, want %v", got, tc.keepAlive)
+				}
+
+				time.Sleep(30 * time.Second)
+				synctest.Wait()
+				select {
+				case res := <-done:
+					if !tc.keepAlive || res != failed("") {
+						t.Errorf("session ended with %+v", res)
+					}
+				default:
+					if tc.keepAlive {
+						t.Error("silent session not dropped after 41 s")
+					}
+					cancel()
+					if res := <-done; res != succeeded() {
+						t.Errorf("cancelled session ended with %+v", res)
+					}
+				}
+				clientEnd.Close()
+				<-out.done
+			})
+		})
 	}
 }
