@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 )
 
@@ -218,7 +217,7 @@ func (s *Server) Start() error {
 		}
 	}()
 	s.sessions.run()
-	s.logf("ssmtest: serving %s", s.URL())
+	s.logf("ssmtest: serving https://%s", s.host)
 	return nil
 }
 
@@ -355,7 +354,7 @@ func (s *Server) Env() []string {
 }
 
 // AWSConfig returns an aws-sdk-go-v2 configuration for the server: its
-// URL as base endpoint of every service, an HTTP client trusting its CA,
+// URL as base endpoint of every service, an *http.Client trusting its CA,
 // fake static credentials and its region. Nothing is read from the
 // environment or shared config files. ctx is reserved for future use.
 func (s *Server) AWSConfig(ctx context.Context) (aws.Config, error) {
@@ -366,9 +365,9 @@ func (s *Server) AWSConfig(ctx context.Context) (aws.Config, error) {
 	if tlsCfg == nil {
 		return aws.Config{}, errors.New("ssmtest: AWSConfig: server not started")
 	}
-	client := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
-		tr.TLSClientConfig = tlsCfg
-	})
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tlsCfg
+	client := &http.Client{Transport: tr}
 	return aws.Config{
 		Region:       s.region,
 		Credentials:  credentials.NewStaticCredentialsProvider(FakeAccessKeyID, FakeSecretAccessKey, ""),
