@@ -30,6 +30,7 @@ const (
 	CodeSSOLogin           = "SSOLoginRequired"    // the SSO session is missing or expired
 	CodeKMSKeyNotFound     = "KMSKeyNotFound"      // the Session Manager KMS key does not exist
 	CodeInstanceNotFound   = "InstanceNotFound"    // EC2 does not know the instance id
+	CodeInstanceNotRunning = "InstanceNotRunning"  // the instance exists but is not running
 	CodeThrottled          = "Throttled"           // AWS throttled the call
 	CodeTLS                = "TLSUntrusted"        // the endpoint's certificate is not trusted
 	CodeNetwork            = "EndpointUnreachable" // the endpoint could not be reached
@@ -178,9 +179,12 @@ func explainAPI(err error, apiErr smithy.APIError, op string) *Error {
 		}
 		e.Code = CodeKMSKeyNotFound
 		e.Hint = oneLine(msg) + ": the KMS key in the Session Manager preferences does not exist (fix it in the Session Manager preferences, or use a key in this account and region)"
-	case "InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed":
+	case "InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed", "EC2InstanceNotFoundException":
 		e.Code = CodeInstanceNotFound
 		e.Hint = "EC2 has no such instance in this region: check the instance id and --region" + says
+	case "EC2InstanceStateInvalidException":
+		e.Code = CodeInstanceNotRunning
+		e.Hint = "the instance is not running: start it, then retry" + says
 	case "ThrottlingException", "Throttling", "RequestLimitExceeded":
 		e.Code = CodeThrottled
 		e.Hint = "AWS is throttling " + opName(op) + ": wait a moment and retry"
