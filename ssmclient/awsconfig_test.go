@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/ssocreds"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/smithy-go"
 
 	"github.com/ssmssh/ssmssh/ssmtest"
 )
@@ -312,4 +313,132 @@ func explained(t *testing.T, err error, code string) *Error {
 		}
 	}
 	return e
+}
+
+const emuCredentials = "[emu]\naws_access_key_id = AKIDEMU\naws_secret_access_key = emusecret\n"
+
+// useEmulator checks that c reaches the emulator for EC2 and SSM through
+// the unmodified SDK clients.
+func useEmulator(t *testing.T, c *Client) {
+	t.Helper()
+	got, err := ResolveTarget(t.Context(), c.EC2, "app-ubuntu.ssm")
+	if err != nil || got.ID != ssmtest.InstanceUbuntu {
+		t.Fatalf("ResolveTarget through the emulator: %+v, %v", got, err)
+	}
+	user, _, err := (&UserGuesser{API: c.EC2}).DefaultUser(t.Context(), got.InstanceID)
+	if err != nil || user != "ubuntu" {
+		t.Fatalf("DefaultUser through the emulator: %q, %v", user, err)
+	}
+	err = startSSH(t.Context(), c, ssmtest.InstanceRHEL)
+	explained(t, err, CodeTargetNotConnected)
+}
+
+// TestConfigFromEnvironment: shared files name the profile and its keys;
+// AWS_ENDPOINT_URL and AWS_CA_BUNDLE point every service at the emulator,
+// which the SDK's config package honours by itself.
+func TestConfigFromEnvironment(t *testing.T) {
+	s := newEmulator(t, ssmtest.Options{})
+	awsEnv(t, "[profile emu]\nregion = us-east-1\n", emuCredentials)
+	t.Setenv("AWS_ENDPOINT_URL", s.URL())
+	t.Setenv("AWS_CA_BUNDLE", s.CAFile())
+	c, err := NewClient(t.Context(), AWSOptions{Profile: "emu", LoadOptions: noRetry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	useEmulator(t, c)
+}
+
+// TestConfigFromProfile: endpoint_url and ca_bundle in the profile do the
+// same.
+func TestConfigFromProfile(t *testing.T) {
+	s := newEmulator(t, ssmtest.Options{})
+	awsEnv(t, "[profile emu]\nregion = us-east-1\nendpoint_url = "+s.URL()+"\nca_bundle = "+s.CAFile()+"\n", emuCredentials)
+	t.Setenv("AWS_PROFILE", "emu")
+	c, err := NewClient(t.Context(), AWSOptions{LoadOptions: noRetry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	useEmulator(t, c)
+}
+
+// TestConfigFromServerEnv: the emulator's own Env() assignments suffice.
+func TestConfigFromServerEnv(t *testing.T) {
+	s := newEmulator(t, ssmtest.Options{})
+	awsEnv(t, "", "")
+	for _, kv := range s.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	c, err := NewClient(t.Context(), AWSOptions{LoadOptions: noRetry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Config.Region != s.Region() {
+		t.Errorf("region %q, want %q", c.Config.Region, s.Region())
+	}
+	useEmulator(t, c)
+}
+
+// TestServiceEndpointOverride: AWS_ENDPOINT_URL_EC2 beats AWS_ENDPOINT_URL
+// for EC2 only.
+func TestServiceEndpointOverride(t *testing.T) {
+	s := newEmulator(t, ssmtest.Options{})
+	awsEnv(t, "", emuCredentials)
+	closed := closedEndpoint(t)
+	t.Setenv("AWS_ENDPOINT_URL", closed)
+	t.Setenv("AWS_ENDPOINT_URL_EC2", s.URL())
+	t.Setenv("AWS_CA_BUNDLE", s.CAFile())
+	c, err := NewClient(t.Context(), AWSOptions{Profile: "emu", Region: "us-east-1", LoadOptions: noRetry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ResolveTarget(t.Context(), c.EC2, "web-al2023"); err != nil {
+		t.Fatalf("EC2 through AWS_ENDPOINT_URL_EC2: %v", err)
+	}
+	e := explained(t, startSSH(t.Context(), c, ssmtest.InstanceAmazonLinux), CodeNetwork)
+	if !strings.Contains(e.Error(), "cannot reach "+closed) {
+		t.Errorf("SSM should have gone to AWS_ENDPOINT_URL: %s", e)
+	}
+}
+
+// TestUntrustedEndpoint: without AWS_CA_BUNDLE the emulator's certificate
+// is not trusted, and Explain says which endpoint and what to set.
+func TestUntrustedEndpoint(t *testing.T) {
+	s := newEmulator(t, ssmtest.Options{})
+	awsEnv(t, "", emuCredentials)
+	t.Setenv("AWS_ENDPOINT_URL", s.URL())
+	c, err := NewClient(t.Context(), AWSOptions{Profile: "emu", Region: "us-east-1", LoadOptions: noRetry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.EC2.DescribeInstances(t.Context(), &ec2.DescribeInstancesInput{})
+	e := explained(t, err, CodeTLS)
+	want := "ssmclient: EC2 DescribeInstances: the TLS certificate of " + s.URL() + " is not trusted: if a proxy or private endpoint uses its own certificate authority, set AWS_CA_BUNDLE (or ca_bundle in the profile) to its PEM file"
+	if e.Error() != want {
+		t.Errorf("got  %s\nwant %s", e, want)
+	}
+}
+
+// TestAssumeRoleReachesEmulator: the STS call of an assume-role profile
+// with mfa_serial, made after the injected prompt, goes to AWS_ENDPOINT_URL
+// over TLS trusting AWS_CA_BUNDLE. The emulator has no AssumeRole, so its
+// answer is InvalidAction: proof the request arrived there.
+func TestAssumeRoleReachesEmulator(t *testing.T) {
+	s := newEmulator(t, ssmtest.Options{})
+	awsEnv(t, mfaProfiles, baseCredentials)
+	t.Setenv("AWS_ENDPOINT_URL", s.URL())
+	t.Setenv("AWS_CA_BUNDLE", s.CAFile())
+	p := &recordingPrompter{code: "123456"}
+	c, err := NewClient(t.Context(), AWSOptions{Profile: "admin", Prompter: p, LoadOptions: noRetry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.EC2.DescribeInstances(t.Context(), &ec2.DescribeInstancesInput{})
+	var apiErr smithy.APIError
+	if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "InvalidAction" || !strings.Contains(err.Error(), "STS: AssumeRole") {
+		t.Fatalf("DescribeInstances with an assume-role profile: %v; want the emulator's STS to answer AssumeRole", err)
+	}
+	if len(p.asked) != 1 {
+		t.Errorf("prompted %d times, want once", len(p.asked))
+	}
 }

@@ -1,12 +1,19 @@
 package ssmclient
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	"github.com/ssmssh/ssmssh/ssmtest"
 )
 
 // Real AMI names, descriptions and platform details, as DescribeImages
@@ -154,4 +161,135 @@ func TestUserCacheBounded(t *testing.T) {
 	if _, ok := got.Instances[fmt.Sprintf("i-000000000%08x", userCacheMaxEntries+9)]; ok {
 		t.Error("oldest entry was kept")
 	}
+}
+
+func TestDefaultUserEmulator(t *testing.T) {
+	fleet := ssmtest.DefaultFleet()
+	const golden, dereg = "i-0000000000000000d", "i-0000000000000000e"
+	if err := fleet.Add(ssmtest.Instance{InstanceID: golden, Name: "golden",
+		Image: ssmtest.Image{Name: "my-golden-image-2024-11-01", Description: "built by ops"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := fleet.Add(ssmtest.Instance{InstanceID: dereg, Name: "old-windows", PlatformType: "Windows",
+		Image: ssmtest.Image{Name: "Windows_Server-2016-English-Full-Base-2019.01.10"}}); err != nil {
+		t.Fatal(err)
+	}
+	s := newEmulator(t, ssmtest.Options{Fleet: fleet})
+	c := emulatorClient(t, s)
+	cache := filepath.Join(t.TempDir(), "ssmssh", "default-users.json")
+	g := &UserGuesser{API: c.EC2, CacheFile: cache}
+
+	tests := []struct {
+		id, user, source string
+	}{
+		{ssmtest.InstanceAmazonLinux, "ec2-user", `"al2023-ami-2023.6.20241212.0-kernel-6.1-x86_64" is Amazon Linux`},
+		{ssmtest.InstanceUbuntu, "ubuntu", "is Ubuntu"},
+		{ssmtest.InstanceDebian, "admin", "is Debian"},
+		{ssmtest.InstanceRHEL, "ec2-user", "is Red Hat Enterprise Linux"},
+		{ssmtest.InstanceSUSE, "ec2-user", "is SUSE Linux"},
+		{ssmtest.InstanceWindows, "Administrator", "is Windows"},
+		{golden, "ec2-user", `guess: AMI ami-`},
+	}
+	for _, tc := range tests {
+		user, source, err := g.DefaultUser(t.Context(), tc.id)
+		if err != nil || user != tc.user || !strings.Contains(source, tc.source) {
+			t.Errorf("DefaultUser(%s) = %q, %q, %v; want %q and a source containing %q", tc.id, user, source, err, tc.user, tc.source)
+		}
+		if strings.HasSuffix(source, "(cached)") {
+			t.Errorf("DefaultUser(%s): first answer came from the cache", tc.id)
+		}
+	}
+
+	// Answers now come from the cache: EC2 is not asked again (it would
+	// refuse).
+	s.Faults().APIAccessDenied("ec2:DescribeInstances", true)
+	for _, tc := range tests {
+		user, source, err := g.DefaultUser(t.Context(), tc.id)
+		if err != nil || user != tc.user || !strings.HasSuffix(source, " (cached)") {
+			t.Errorf("cached DefaultUser(%s) = %q, %q, %v", tc.id, user, source, err)
+		}
+	}
+	// A new guesser with the same file (another process) reads it.
+	g2 := &UserGuesser{API: c.EC2, CacheFile: cache}
+	if user, _, err := g2.DefaultUser(t.Context(), ssmtest.InstanceUbuntu); err != nil || user != "ubuntu" {
+		t.Errorf("from the cache file: %q, %v", user, err)
+	}
+	// Without a cache EC2 is asked, and its refusal is returned.
+	nocache := &UserGuesser{API: c.EC2}
+	_, _, err := nocache.DefaultUser(t.Context(), ssmtest.InstanceUbuntu)
+	explained(t, err, CodeAccessDenied)
+	s.Faults().APIAccessDenied("ec2:DescribeInstances", false)
+
+	// An AMI that can no longer be described: the instance's platform
+	// decides.
+	gone := &UserGuesser{API: deregisteredAMI{c.EC2}}
+	user, source, err := gone.DefaultUser(t.Context(), dereg)
+	if err != nil || user != "Administrator" || !strings.Contains(source, "no longer available") || !strings.Contains(source, `platform "Windows"`) {
+		t.Errorf("deregistered Windows AMI: %q, %q, %v", user, source, err)
+	}
+	user, source, err = gone.DefaultUser(t.Context(), ssmtest.InstanceDebian)
+	if err != nil || user != "ec2-user" || !strings.HasPrefix(source, "guess: ") || !strings.Contains(source, "Linux/UNIX") {
+		t.Errorf("deregistered Linux AMI: %q, %q, %v", user, source, err)
+	}
+
+	// Not allowed to describe images: fall back, but do not cache.
+	denied := &UserGuesser{API: c.EC2, CacheFile: filepath.Join(t.TempDir(), "c.json")}
+	s.Faults().APIAccessDenied("ec2:DescribeImages", true)
+	user, source, err = denied.DefaultUser(t.Context(), ssmtest.InstanceRHEL)
+	s.Faults().APIAccessDenied("ec2:DescribeImages", false)
+	if err != nil || user != "ec2-user" || !strings.Contains(source, "not allowed to describe AMI") || !strings.Contains(source, "Red Hat") {
+		t.Errorf("DescribeImages denied: %q, %q, %v", user, source, err)
+	}
+	if _, source, _ = denied.DefaultUser(t.Context(), ssmtest.InstanceRHEL); strings.HasSuffix(source, "(cached)") {
+		t.Error("an answer given without the AMI was cached")
+	}
+
+	// Errors: not an EC2 instance, unknown instance.
+	if _, _, err := g.DefaultUser(t.Context(), ssmtest.ManagedNodeOnPrem); err == nil {
+		t.Error("managed node accepted")
+	}
+	_, _, err = g.DefaultUser(t.Context(), "i-0000000000000dead")
+	explained(t, err, CodeInstanceNotFound)
+}
+
+// TestDefaultUserCorruptCache: a damaged cache file is ignored and
+// replaced by a good one.
+func TestDefaultUserCorruptCache(t *testing.T) {
+	s := newEmulator(t, ssmtest.Options{})
+	c := emulatorClient(t, s)
+	cache := filepath.Join(t.TempDir(), "default-users.json")
+	if err := os.WriteFile(cache, []byte(`{"version":1,"instances":{"i-0a1b2c3d4e5f00002":`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g := &UserGuesser{API: c.EC2, CacheFile: cache}
+	user, source, err := g.DefaultUser(t.Context(), ssmtest.InstanceUbuntu)
+	if err != nil || user != "ubuntu" || strings.HasSuffix(source, "(cached)") {
+		t.Fatalf("with a corrupt cache: %q, %q, %v", user, source, err)
+	}
+	b, err := os.ReadFile(cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var disk userCache
+	if err := json.Unmarshal(b, &disk); err != nil || disk.Instances[ssmtest.InstanceUbuntu].User != "ubuntu" {
+		t.Fatalf("cache not rewritten: %s (%v)", b, err)
+	}
+}
+
+// deregisteredAMI passes calls to the emulator's EC2 but reports every
+// instance as launched from an AMI that no longer exists, so DescribeImages
+// answers InvalidAMIID.NotFound as AWS does for a deregistered image.
+type deregisteredAMI struct{ EC2ImageAPI }
+
+func (d deregisteredAMI) DescribeInstances(ctx context.Context, in *ec2.DescribeInstancesInput, optFns ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error) {
+	out, err := d.EC2ImageAPI.DescribeInstances(ctx, in, optFns...)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range out.Reservations {
+		for i := range r.Instances {
+			r.Instances[i].ImageId = aws.String("ami-00000000000dead00")
+		}
+	}
+	return out, nil
 }

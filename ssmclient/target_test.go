@@ -1,8 +1,12 @@
 package ssmclient
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/ssmssh/ssmssh/ssmtest"
 )
 
 func TestParseTarget(t *testing.T) {
@@ -109,5 +113,100 @@ func TestTargetErrorMessages(t *testing.T) {
 	want = `ssmclient: no running EC2 instance has Name tag, private DNS name or private IP "db"; matching but not running: i-0000000000000000c (db, 10.0.0.3, stopped)`
 	if nf.Error() != want {
 		t.Errorf("got  %s\nwant %s", nf.Error(), want)
+	}
+}
+
+func TestResolveTargetEmulator(t *testing.T) {
+	s := newEmulator(t, ssmtest.Options{})
+	c := emulatorClient(t, s)
+	tests := []struct{ name, want string }{
+		{"web-al2023", ssmtest.InstanceAmazonLinux},
+		{"web-al2023.ssm", ssmtest.InstanceAmazonLinux},
+		{"app-ubuntu.ssm", ssmtest.InstanceUbuntu},
+		{"10.0.1.12", ssmtest.InstanceUbuntu},
+		{"10.0.1.12.ssm", ssmtest.InstanceUbuntu},
+		{"ip-10-0-1-13.ec2.internal", ssmtest.InstanceDebian},
+		{"ip-10-0-1-13", ssmtest.InstanceDebian},
+		{"db-rhel", ssmtest.InstanceRHEL}, // running; its agent's state is SSM's business
+		{"win-2022", ssmtest.InstanceWindows},
+	}
+	for _, tc := range tests {
+		got, err := ResolveTarget(t.Context(), c.EC2, tc.name)
+		if err != nil {
+			t.Errorf("ResolveTarget(%q): %v", tc.name, err)
+			continue
+		}
+		if got.ID != tc.want || got.InstanceID != tc.want || got.Kind != KindInstance || got.Name == "" {
+			t.Errorf("ResolveTarget(%q) = %+v, want instance %s with its name", tc.name, got, tc.want)
+		}
+	}
+
+	// The managed node is not in EC2, and the stopped instance is not
+	// running: neither resolves by name.
+	_, err := ResolveTarget(t.Context(), c.EC2, "onprem-debian")
+	var nf *TargetNotFoundError
+	if !errors.As(err, &nf) || len(nf.NotRunning) != 0 {
+		t.Errorf("onprem-debian: %v, want TargetNotFoundError without candidates", err)
+	}
+	_, err = ResolveTarget(t.Context(), c.EC2, "batch-suse.ssm")
+	if !errors.As(err, &nf) || nf.Name != "batch-suse" || len(nf.NotRunning) != 1 ||
+		nf.NotRunning[0].InstanceID != ssmtest.InstanceSUSE || nf.NotRunning[0].State != "stopped" {
+		t.Fatalf("batch-suse: %v, want TargetNotFoundError naming the stopped instance", err)
+	}
+	if !strings.Contains(err.Error(), ssmtest.InstanceSUSE+" (batch-suse, 10.0.1.15, stopped)") {
+		t.Errorf("message %q", err)
+	}
+	// A custom suffix, and none.
+	r := Resolver{API: c.EC2, Suffix: ".internal.example"}
+	if got, err := r.Resolve(t.Context(), "app-ubuntu.internal.example"); err != nil || got.ID != ssmtest.InstanceUbuntu {
+		t.Errorf("custom suffix: %+v, %v", got, err)
+	}
+	r = Resolver{API: c.EC2}
+	if _, err := r.Resolve(t.Context(), "app-ubuntu.ssm"); !errors.As(err, &nf) {
+		t.Errorf("without a suffix, app-ubuntu.ssm resolved: %v", err)
+	}
+
+	// Lookups fail with the API's error when EC2 refuses.
+	s.Faults().APIAccessDenied("ec2:DescribeInstances", true)
+	_, err = ResolveTarget(t.Context(), c.EC2, "web-al2023")
+	s.Faults().APIAccessDenied("ec2:DescribeInstances", false)
+	if explained(t, err, CodeAccessDenied); !strings.Contains(err.Error(), `looking up "web-al2023"`) {
+		t.Errorf("error %q does not say what was looked up", err)
+	}
+}
+
+func TestResolveTargetAmbiguous(t *testing.T) {
+	fleet := ssmtest.DefaultFleet()
+	for i, id := range []string{"i-0000000000000000b", "i-0000000000000000a"} {
+		if err := fleet.Add(ssmtest.Instance{InstanceID: id, Name: "twin", PrivateIP: fmt.Sprintf("10.0.2.%d", i+1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := fleet.Add(ssmtest.Instance{InstanceID: "i-0000000000000000c", Name: "twin", State: "stopped"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 25 {
+		if err := fleet.Add(ssmtest.Instance{InstanceID: fmt.Sprintf("i-%017x", 0x100+i), Name: "many"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := newEmulator(t, ssmtest.Options{Fleet: fleet})
+	c := emulatorClient(t, s)
+
+	_, err := ResolveTarget(t.Context(), c.EC2, "twin.ssm")
+	var amb *AmbiguousTargetError
+	if !errors.As(err, &amb) {
+		t.Fatalf("twin: %v, want AmbiguousTargetError", err)
+	}
+	want := `ssmclient: "twin" matches 2 running instances, use an instance id: ` +
+		`i-0000000000000000a (twin, 10.0.2.2, running), i-0000000000000000b (twin, 10.0.2.1, running)`
+	if err.Error() != want {
+		t.Errorf("got  %s\nwant %s", err, want)
+	}
+
+	// More matches than are worth listing: the list is cut, and says so.
+	_, err = ResolveTarget(t.Context(), c.EC2, "many")
+	if !errors.As(err, &amb) || len(amb.Candidates) != maxCandidates || !amb.More {
+		t.Fatalf("many: %v", err)
 	}
 }
