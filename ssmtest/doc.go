@@ -32,6 +32,8 @@
 //   - The service sends the agent the document with {{ name }}
 //     placeholders intact; the agent substitutes Parameters itself.
 //   - KMS InvalidCiphertextException carries no message.
+//   - EC2 reports the Windows platform as "windows" (lower case), not as
+//     the SDK's enum constant "Windows".
 //
 // Error texts the emulator could not check against AWS are its own
 // wording in AWS's style; the error codes are AWS's.
