@@ -635,3 +635,29 @@ func TestHandshakeSeparateOutputMessage(t *testing.T) {
 		t.Errorf("CustomerMessage = %q", c.CustomerMessage)
 	}
 }
+
+// FuzzClientHandshake feeds arbitrary HandshakeRequest payloads to the
+// client: it must answer or fail, never panic or hang, and never send
+// anything but a HandshakeResponse.
+func FuzzClientHandshake(f *testing.F) {
+	f.Add([]byte(`{"AgentVersion":"3.3.0.0","RequestedClientActions":[{"ActionType":"SessionType","ActionParameters":{"SessionType":"Port","Properties":{"portNumber":"22"}}}]}`))
+	f.Add([]byte(`{"AgentVersion":"3.3.0.0","RequestedClientActions":[{"ActionType":"KMSEncryption","ActionParameters":{"KMSKeyId":"k","Challenge":"YQ=="}}]}`))
+	f.Add([]byte(`{"RequestedClientActions":[{"ActionType":"SessionType","ActionParameters":{"SessionType":"Port","Properties":[1]}}]}`))
+	f.Add([]byte(`{"RequestedClientActions":[{"ActionType":"SessionType","ActionParameters":null}]}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, request []byte) {
+		agentMS, clientMS := newMemPair(t, 8)
+		agentMS.Send(PayloadHandshakeRequest, request)
+		agentMS.Send(PayloadHandshakeComplete, []byte(`{"HandshakeTimeToComplete":1,"CustomerMessage":""}`))
+		agentMS.Close()
+		res, err := ClientHandshake(t.Context(), clientMS, ClientHandshakeConfig{})
+		if err == nil && (res.SessionType == "" || res.Cipher != nil) {
+			t.Errorf("result %+v without error", res)
+		}
+		for _, pt := range clientMS.sentTypes() {
+			if pt != PayloadHandshakeResponse {
+				t.Errorf("client sent %v", pt)
+			}
+		}
+	})
+}
