@@ -80,7 +80,7 @@ func Explain(err error) error {
 	}
 	// Credentials are missing for the call the user made, not for the
 	// instance-metadata or SSO calls the SDK made while looking for them.
-	if e := explainCredentials(err, outermostOp(err)); e != nil {
+	if e := explainCredentials(err, outermostOp(err), op); e != nil {
 		return e
 	}
 	var apiErr smithy.APIError
@@ -97,8 +97,9 @@ func Explain(err error) error {
 }
 
 // explainCredentials recognises failures to obtain credentials, which the
-// SDK reports while signing a request.
-func explainCredentials(err error, op string) *Error {
+// SDK reports while signing a request: op is the call that needed them,
+// innerOp the deepest call in the chain (an SSO call, say).
+func explainCredentials(err error, op, innerOp string) *Error {
 	var ssoErr *ssocreds.InvalidTokenError
 	msg := err.Error()
 	ssoExpired := errors.As(err, &ssoErr) ||
@@ -106,7 +107,7 @@ func explainCredentials(err error, op string) *Error {
 		strings.Contains(msg, "refresh cached SSO token failed")
 	if !ssoExpired {
 		var apiErr smithy.APIError
-		if errors.As(err, &apiErr) && strings.HasPrefix(op, "SSO") {
+		if errors.As(err, &apiErr) && strings.HasPrefix(innerOp, "SSO") {
 			switch apiErr.ErrorCode() {
 			case "UnauthorizedException", "InvalidGrantException", "ExpiredTokenException":
 				ssoExpired = true

@@ -46,6 +46,12 @@ func TestExplainTable(t *testing.T) {
 		{opErr("SSM", "StartSession", "ThrottlingException", "Rate exceeded"), CodeThrottled, "SSM StartSession", "wait a moment"},
 		{opErr("STS", "AssumeRole", "AccessDenied", "User: x is not authorized to perform: sts:AssumeRole"), CodeAccessDenied, "STS AssumeRole", "trust policy"},
 		{opErr("SSO", "GetRoleCredentials", "UnauthorizedException", "Session token not found or invalid"), CodeSSOLogin, "SSO GetRoleCredentials", "aws sso login"},
+		// The same, as the SDK nests it: the SSO call fails while an SSM
+		// call looks for credentials.
+		{&smithy.OperationError{ServiceID: "SSM", OperationName: "StartSession",
+			Err: fmt.Errorf("failed to sign request: failed to retrieve credentials: %w",
+				opErr("SSO", "GetRoleCredentials", "UnauthorizedException", "Session token not found or invalid"))},
+			CodeSSOLogin, "SSM StartSession", "aws sso login"},
 		{opErr("SSM", "StartSession", "TargetNotConnected", "mi-0123456789abcdef0 is not connected."), CodeTargetNotConnected, "SSM StartSession", "mi-0123456789abcdef0 is not connected to Session Manager"},
 		{opErr("SSM", "StartSession", "TargetNotConnected", ""), CodeTargetNotConnected, "SSM StartSession", "the target is not connected"},
 	}
