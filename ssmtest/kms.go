@@ -181,8 +181,7 @@ func (s *Server) kmsDecrypt(c *call, in *decryptInput) (any, error) {
 	if len(blob) < len(blobMagic)+idLen || !bytes.HasPrefix(blob, []byte(blobMagic)) {
 		return nil, invalid
 	}
-	keyID := string(blob[len(blobMagic) : len(blobMagic)+idLen])
-	key := s.kms.keys[keyID]
+	key := s.kms.keys[string(blob[len(blobMagic):len(blobMagic)+idLen])]
 	if key == nil {
 		return nil, invalid
 	}
