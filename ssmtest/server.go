@@ -221,9 +221,17 @@ func (s *Server) Start() error {
 	return nil
 }
 
-// track counts running handlers so that Close can wait for them.
+// track counts running handlers so that Close can wait for them; once
+// Close has begun, new requests are refused.
 func (s *Server) track(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		http.Error(w, "ssmtest: server closing", http.StatusServiceUnavailable)
+		return
+	}
 	s.active.Add(1)
+	s.mu.Unlock()
 	defer s.active.Done()
 	s.mux.ServeHTTP(w, r)
 }
