@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"golang.org/x/crypto/ssh"
 )
 
 // Options configure a Server. The zero value is a working emulator of the
@@ -53,6 +54,24 @@ type Options struct {
 	// ShellProfileLinux and ShellProfileWindows are the shell profile
 	// preferences, run at the start of shell sessions.
 	ShellProfileLinux, ShellProfileWindows string
+
+	// NoBuiltinAgents starts no built-in agents: instances are served by
+	// agents that connect on their own (a real amazon-ssm-agent, or
+	// StartAgent later).
+	NoBuiltinAgents bool
+	// ClientReconnectWindow is how long a session whose client websocket
+	// dropped waits for the client to resume before it is terminated
+	// (0: 30 s).
+	ClientReconnectWindow time.Duration
+	// AuthorizedKeysFile holds the keys the built-in SSH servers accept
+	// (besides keys pushed with EC2 Instance Connect).
+	AuthorizedKeysFile string
+	// HostKeyDir keeps the built-in SSH servers' host keys across runs
+	// (empty: fresh keys for each server).
+	HostKeyDir string
+	// Shell runs the built-in agents' shell sessions and the built-in SSH
+	// servers' commands (default /bin/sh).
+	Shell string
 }
 
 const (
@@ -80,8 +99,13 @@ type Server struct {
 	callerARN string
 	userName  string
 	sessions  *Sessions
+	gw        *gateway
+	builtins  builtins
 	kms       *kmsService
-	eic       *eicStore
+
+	hostKeysMu sync.Mutex
+	hostKeys   map[string]ssh.Signer
+	eic        *eicStore
 
 	mux     *http.ServeMux
 	jsonOps map[string]jsonOp
@@ -138,6 +162,12 @@ func NewUnstartedServer(opts Options) *Server {
 	s.stsOps = s.stsQueryOps()
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("/", s.serveAPI)
+	s.gw = newGateway(s)
+	s.gw.register(s.mux)
+	s.sessions.setHooks(Hooks{
+		OnStart:     s.gw.startSession,
+		OnTerminate: s.gw.terminateSession,
+	})
 	return s
 }
 
@@ -218,7 +248,10 @@ func (s *Server) Start() error {
 	}()
 	s.sessions.run()
 	s.logf("ssmtest: serving https://%s", s.host)
-	return nil
+	s.mu.Unlock()
+	err = s.startBuiltins()
+	s.mu.Lock()
+	return err
 }
 
 // track counts running handlers so that Close can wait for them; once
@@ -275,6 +308,11 @@ func (s *Server) Close() error {
 	if h := s.sessions.getHooks(); h.OnClose != nil {
 		h.OnClose()
 	}
+	// The built-in agents stop first, so that they do not reconnect, then
+	// the gateway closes its websockets (http.Server.Close does not reach
+	// hijacked connections).
+	s.stopBuiltins()
+	s.gw.close()
 	s.sessions.close()
 	if err := s.srv.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("ssmtest: close listener: %w", err))

@@ -1,0 +1,223 @@
+package ssmtest
+
+import (
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ssmssh/ssmssh/protocol"
+)
+
+type side int
+
+const (
+	sideClient side = iota
+	sideAgent
+)
+
+func (s side) other() side { return 1 - s }
+
+func (s side) String() string {
+	if s == sideClient {
+		return "client"
+	}
+	return "agent"
+}
+
+// relay joins one session's client and agent data channels. Either end may
+// come and go (a client resuming after a dropped websocket, an agent
+// reconnecting): frames for an absent end are dropped, and the end-to-end
+// retransmission of the protocol recovers them, as with the real service.
+type relay struct {
+	g    *gateway
+	id   string
+	sess *Session
+
+	mu         sync.Mutex
+	links      [2]*link
+	shapers    [2]*shaper // towards each side
+	ended      bool
+	kills      int   // client websockets killed by the KillClientWebsocket fault
+	toClient   int64 // bytes relayed to the current client websocket
+	vanishStop func() bool
+}
+
+func newRelay(g *gateway, sess *Session) *relay {
+	return &relay{g: g, id: sess.ID, sess: sess}
+}
+
+func (r *relay) isEnded() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ended
+}
+
+// serve attaches a websocket as the given side and relays what it reads
+// until it fails or the session ends.
+func (r *relay) serve(s side, tr protocol.Transport) {
+	f := r.g.s.faults()
+	l := &link{tr: tr}
+	sh := newShaper(l, f, r.g.logf)
+	r.mu.Lock()
+	if r.ended {
+		r.mu.Unlock()
+		sh.close()
+		tr.Close()
+		return
+	}
+	old, oldShaper := r.links[s], r.shapers[s]
+	r.links[s], r.shapers[s] = l, sh
+	if s == sideClient {
+		r.toClient = 0
+		if r.vanishStop != nil {
+			r.vanishStop()
+			r.vanishStop = nil
+		}
+	}
+	r.mu.Unlock()
+	if old != nil {
+		oldShaper.close()
+		old.tr.Close()
+	}
+	r.g.logf("ssmtest: session %s: %s data channel attached", r.id, s)
+	r.g.s.sessions.Touch(r.id)
+	if s == sideClient {
+		r.sendTo(sideAgent, &protocol.Message{Type: protocol.TypeStartPublication})
+	}
+
+	r.pump(s, l)
+
+	r.mu.Lock()
+	current := r.links[s] == l
+	if current {
+		r.links[s], r.shapers[s] = nil, nil
+	}
+	ended := r.ended
+	if current && s == sideClient && !ended {
+		// A client that does not come back within the window has vanished:
+		// the service terminates its session.
+		window := r.g.s.clientReconnectWindow()
+		t := time.AfterFunc(window, func() {
+			r.g.s.sessions.terminate(r.id, "The client disconnected and did not reconnect.")
+		})
+		r.vanishStop = t.Stop
+	}
+	r.mu.Unlock()
+	sh.close()
+	tr.Close()
+	if current && s == sideClient && !ended {
+		r.sendTo(sideAgent, &protocol.Message{Type: protocol.TypePausePublication})
+	}
+}
+
+// pump reads frames from side s and forwards them to the other side.
+func (r *relay) pump(s side, l *link) {
+	for {
+		frame, err := l.tr.ReadFrame()
+		if err != nil {
+			return
+		}
+		m, err := protocol.ParseMessage(frame)
+		if err != nil {
+			r.g.logf("ssmtest: session %s: from %s: %v", r.id, s, err)
+			continue
+		}
+		switch m.Type {
+		case protocol.TypeInputStreamData, protocol.TypeOutputStreamData:
+			r.g.s.sessions.Touch(r.id)
+			if s == sideClient && m.PayloadType == protocol.PayloadHandshakeResponse &&
+				r.g.s.faults().HandshakeNeverAnswered {
+				continue // the fault: the agent never hears the client's answer
+			}
+		}
+		r.forward(s.other(), frame)
+	}
+}
+
+// forward writes a frame to side to, through that side's shaper.
+func (r *relay) forward(to side, frame []byte) {
+	r.mu.Lock()
+	sh := r.shapers[to]
+	var kill *link
+	if sh != nil && to == sideClient {
+		f := r.g.s.faults()
+		r.toClient += int64(len(frame))
+		if f.KillClientWebsocketAfterBytes > 0 && r.toClient >= f.KillClientWebsocketAfterBytes &&
+			(f.KillClientWebsocketTimes == 0 || r.kills < f.KillClientWebsocketTimes) {
+			r.kills++
+			r.toClient = 0
+			kill = r.links[to]
+		}
+	}
+	r.mu.Unlock()
+	if kill != nil {
+		r.g.logf("ssmtest: session %s: fault: killing the client websocket", r.id)
+		kill.tr.Close()
+		return
+	}
+	if sh != nil {
+		sh.push(frame)
+	}
+}
+
+// sendTo sends a gateway-made frame (publication control, channel_closed)
+// straight to a side, bypassing the faults.
+func (r *relay) sendTo(s side, m *protocol.Message) {
+	r.mu.Lock()
+	l := r.links[s]
+	r.mu.Unlock()
+	if l == nil {
+		return
+	}
+	if err := l.send(m); err != nil {
+		r.g.logf("ssmtest: session %s: send %s to %s: %v", r.id, m.Type, s, err)
+	}
+}
+
+// pausePublication asks the client to stop sending for d, then resumes it.
+func (r *relay) pausePublication(d time.Duration) {
+	r.sendTo(sideClient, &protocol.Message{Type: protocol.TypePausePublication})
+	time.AfterFunc(d, func() {
+		r.sendTo(sideClient, &protocol.Message{Type: protocol.TypeStartPublication})
+	})
+}
+
+// end closes the session: the client hears channel_closed with output (the
+// reason the user sees), both websockets close, the registry records the
+// end. It is idempotent.
+func (r *relay) end(output string, failed bool) {
+	r.mu.Lock()
+	if r.ended {
+		r.mu.Unlock()
+		return
+	}
+	r.ended = true
+	links, shapers := r.links, r.shapers
+	r.links, r.shapers = [2]*link{}, [2]*shaper{}
+	if r.vanishStop != nil {
+		r.vanishStop()
+	}
+	r.mu.Unlock()
+
+	if c := links[sideClient]; c != nil {
+		shapers[sideClient].drain()
+		payload, _ := json.Marshal(protocol.ChannelClosed{
+			MessageType: protocol.TypeChannelClosed, MessageID: uuid.NewString(), DestinationID: r.sess.Target,
+			SessionID: r.id, SchemaVersion: 1, CreatedDate: time.Now().UTC().Format(time.RFC3339Nano),
+			Output: output,
+		})
+		if err := c.send(&protocol.Message{Type: protocol.TypeChannelClosed, Payload: payload}); err != nil {
+			r.g.logf("ssmtest: session %s: channel_closed: %v", r.id, err)
+		}
+	}
+	for i, l := range links {
+		if l != nil {
+			shapers[i].close()
+			l.tr.Close()
+		}
+	}
+	r.g.s.sessions.ended(r.id, output, failed)
+	r.g.dropRelay(r)
+}
