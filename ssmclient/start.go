@@ -1,0 +1,217 @@
+package ssmclient
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/ssmssh/ssmssh/protocol"
+)
+
+// Document names of the sessions the tools start.
+const (
+	DocumentSSH                  = "AWS-StartSSHSession"
+	DocumentPortForwarding       = "AWS-StartPortForwardingSession"
+	DocumentPortForwardingRemote = "AWS-StartPortForwardingSessionToRemoteHost"
+)
+
+// StartInput says which session to start.
+type StartInput struct {
+	// Target is a resolved target id (Target.ID).
+	Target string
+	// DocumentName is the session document; empty starts a shell with the
+	// account's session preferences.
+	DocumentName string
+	// Parameters are the document's parameters, e.g. portNumber.
+	Parameters map[string][]string
+	// Reason is recorded with the session.
+	Reason string
+	// MaxChunk bounds the payload of one data message (0: the plugin's
+	// 1024 bytes).
+	MaxChunk int
+	// CloseFlag is sent to the agent when the session's Conn is closed
+	// (see protocol.ConnConfig.CloseFlag).
+	CloseFlag protocol.Flag
+	// OnFlag handles the agent's flags (nil: protocol.DefaultFlagHandler).
+	OnFlag func(protocol.Flag) error
+	// Logf receives diagnostics; nil discards them. Tokens are never
+	// logged.
+	Logf func(format string, args ...any)
+}
+
+// Session is a started Session Manager session: its data stream is the
+// embedded *protocol.Conn (a net.Conn). Close ends the stream and calls
+// TerminateSession, so that no session lingers.
+type Session struct {
+	*protocol.Conn
+	// ID is the session id.
+	ID string
+	// Target is the session's target id.
+	Target string
+	// Handshake is what the agent and the client agreed on.
+	Handshake *protocol.ClientHandshakeResult
+
+	ms        *protocol.Session
+	client    *Client
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// TLSConfig returns the TLS configuration the AWS clients use (including a
+// CA bundle from AWS_CA_BUNDLE or the profile's ca_bundle), for the
+// data-channel websocket.
+func (c *Client) TLSConfig() *tls.Config {
+	var tr *http.Transport
+	switch hc := c.Config.HTTPClient.(type) {
+	case *awshttp.BuildableClient:
+		tr = hc.GetTransport()
+	case *http.Client:
+		tr, _ = hc.Transport.(*http.Transport)
+	}
+	if tr != nil && tr.TLSClientConfig != nil {
+		return tr.TLSClientConfig.Clone()
+	}
+	return nil
+}
+
+// StartSession starts a session with StartSession, opens its data channel,
+// runs the handshake and returns the data stream. A dropped websocket is
+// replaced through ResumeSession without the caller noticing. Errors from
+// AWS are explained (see Explain).
+func (c *Client) StartSession(ctx context.Context, in StartInput) (*Session, error) {
+	logf := in.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	req := &ssm.StartSessionInput{Target: &in.Target, Parameters: in.Parameters}
+	if in.DocumentName != "" {
+		req.DocumentName = &in.DocumentName
+	}
+	if in.Reason != "" {
+		req.Reason = &in.Reason
+	}
+	out, err := c.SSM.StartSession(ctx, req)
+	if err != nil {
+		return nil, Explain(err)
+	}
+	if out.SessionId == nil || out.StreamUrl == nil || out.TokenValue == nil {
+		return nil, errors.New("ssmclient: StartSession answered without a session id, stream URL or token")
+	}
+	sid := *out.SessionId
+	logf("ssmclient: session %s started on %s", sid, in.Target)
+
+	opts := protocol.DialOptions{ClientVersion: protocol.ClientVersion, TLSConfig: c.TLSConfig(), Logf: logf}
+	tr, err := protocol.DialDataChannel(ctx, *out.StreamUrl, *out.TokenValue, opts)
+	if err != nil {
+		c.terminate(sid, logf)
+		return nil, fmt.Errorf("ssmclient: open the data channel of %s: %w", sid, err)
+	}
+	ms := protocol.NewSession(tr, protocol.SessionConfig{
+		Role: protocol.RoleClient,
+		Logf: logf,
+		Reconnect: func(ctx context.Context) (protocol.Transport, error) {
+			logf("ssmclient: session %s: data channel dropped; resuming", sid)
+			rs, err := c.SSM.ResumeSession(ctx, &ssm.ResumeSessionInput{SessionId: &sid})
+			if err != nil {
+				return nil, Explain(err)
+			}
+			if rs.StreamUrl == nil || rs.TokenValue == nil {
+				return nil, errors.New("ssmclient: ResumeSession answered without a stream URL or token")
+			}
+			return protocol.DialDataChannel(ctx, *rs.StreamUrl, *rs.TokenValue, opts)
+		},
+	})
+	hs, err := protocol.ClientHandshake(ctx, ms, protocol.ClientHandshakeConfig{
+		SessionID: sid, TargetID: in.Target, KMS: protocol.NewKMSClient(c.KMS), Logf: logf,
+	})
+	if err != nil {
+		ms.Close()
+		c.terminate(sid, logf)
+		return nil, explainSessionEnd(Explain(err))
+	}
+	if hs.CustomerMessage != "" {
+		logf("ssmclient: %s", hs.CustomerMessage)
+	}
+	conn := protocol.NewConn(hs.Stream(ms), protocol.ConnConfig{
+		SessionID: sid, TargetID: in.Target, MaxChunk: in.MaxChunk,
+		CloseFlag: in.CloseFlag, OnFlag: in.OnFlag, Logf: logf,
+	})
+	return &Session{Conn: conn, ID: sid, Target: in.Target, Handshake: hs, ms: ms, client: c}, nil
+}
+
+// Read reads the session's data; when the service closes the channel the
+// error says why (see SessionEndedError).
+func (s *Session) Read(p []byte) (int, error) {
+	n, err := s.Conn.Read(p)
+	if err != nil {
+		err = explainSessionEnd(err)
+	}
+	return n, err
+}
+
+// Close ends the data stream (waiting briefly for written data to be
+// acknowledged) and terminates the session.
+func (s *Session) Close() error {
+	s.closeOnce.Do(func() {
+		s.closeErr = s.Conn.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = s.ms.Flush(ctx)
+		cancel()
+		s.ms.Close()
+		s.client.terminate(s.ID, nil)
+		if errors.Is(s.closeErr, net.ErrClosed) {
+			s.closeErr = nil
+		}
+	})
+	return s.closeErr
+}
+
+// Stats reports the reliable session's counters.
+func (s *Session) Stats() protocol.SessionStats { return s.ms.Stats() }
+
+// terminate calls TerminateSession, bounded in time; the session may
+// already be over, which is fine.
+func (c *Client) terminate(id string, logf func(string, ...any)) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := c.SSM.TerminateSession(ctx, &ssm.TerminateSessionInput{SessionId: &id}); err != nil && logf != nil {
+		logf("ssmclient: TerminateSession %s: %v", id, err)
+	}
+}
+
+// SessionEndedError reports that the service closed the session's
+// channel; Output is the agent's or the service's reason (for example
+// "Unable to start command: failed to start pty since RunAs user x does
+// not exist"), empty for an ordinary end.
+type SessionEndedError struct {
+	Output string
+	Err    error
+}
+
+func (e *SessionEndedError) Error() string {
+	if e.Output == "" {
+		return "ssmclient: the session ended"
+	}
+	return "ssmclient: the session ended: " + e.Output
+}
+
+func (e *SessionEndedError) Unwrap() error { return e.Err }
+
+// explainSessionEnd turns the protocol's channel_closed error into a
+// SessionEndedError; an ordinary end with no output reads as io.EOF to
+// callers that copy the stream.
+func explainSessionEnd(err error) error {
+	var cc *protocol.ChannelClosedError
+	if errors.As(err, &cc) {
+		return &SessionEndedError{Output: cc.Output, Err: err}
+	}
+	return err
+}
