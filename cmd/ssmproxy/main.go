@@ -1,0 +1,23 @@
+// Command ssmproxy is an OpenSSH ProxyCommand over AWS Systems Manager
+// Session Manager: ssh -o ProxyCommand='ssmproxy %h %p' ec2-user@i-0123….
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/ssmssh/ssmssh/proxy"
+)
+
+func main() {
+	// SIGHUP is what OpenSSH sends its ProxyCommand; every signal ends the
+	// session cleanly (TerminateSession) before exiting.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
+	in, out := proxy.PollableStdio()
+	cli := &proxy.CLI{Stdin: in, Stdout: out, Stderr: os.Stderr}
+	code := cli.Main(ctx, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
