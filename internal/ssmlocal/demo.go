@@ -1,0 +1,407 @@
+package ssmlocal
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/ssmssh/ssmssh/protocol"
+	"github.com/ssmssh/ssmssh/ssmclient"
+	"github.com/ssmssh/ssmssh/ssmtest"
+)
+
+// demoRun is one walk-through: a fresh emulator, a demo key, and the steps.
+type demoRun struct {
+	ctx     context.Context
+	out     io.Writer
+	s       *ssmtest.Server
+	dir     string
+	key     string // private key file
+	signer  ssh.Signer
+	known   string // known_hosts file
+	bin     string // directory of the ssmssh binaries
+	env     []string
+	failed  []string
+	skipped []string
+}
+
+func demo(ctx context.Context, args []string, stdio IO) error {
+	fs := flag.NewFlagSet("ssmlocal demo", flag.ContinueOnError)
+	fs.SetOutput(stdio.Stderr)
+	bin := fs.String("bin", "", "`directory` holding ssmproxy (default: next to ssmlocal)")
+	verbose := fs.Bool("v", false, "log the emulator's diagnostics to stderr")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	d := &demoRun{ctx: ctx, out: stdio.Stdout, bin: *bin}
+	if d.bin == "" {
+		if exe, err := os.Executable(); err == nil {
+			d.bin = filepath.Dir(exe)
+		}
+	}
+	dir, err := os.MkdirTemp("", "ssmlocal-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	d.dir = dir
+	if err := d.makeKey(); err != nil {
+		return err
+	}
+	opts := ssmtest.Options{AuthorizedKeysFile: filepath.Join(dir, "authorized_keys")}
+	if *verbose {
+		opts.Logf = func(format string, args ...any) { fmt.Fprintf(stdio.Stderr, format+"\n", args...) }
+	}
+	d.s, err = ssmtest.NewServer(opts)
+	if err != nil {
+		return err
+	}
+	d.env = append(withoutAWS(os.Environ()), d.s.Env()...)
+	if err := d.writeKnownHosts(); err != nil {
+		d.s.Close()
+		return err
+	}
+
+	fmt.Fprintf(d.out, "ssmlocal demo: the AWS side of Session Manager is emulated on %s\n\n", d.s.URL())
+	fmt.Fprint(d.out, exportLines(d.s.Env()))
+	fmt.Fprintln(d.out)
+	writeInstances(d.out, d.s.Fleet())
+
+	d.step("SSH over the data channel from Go (golang.org/x/crypto/ssh, no OpenSSH, no plugin)", d.goSSH)
+	d.step("OpenSSH through ssmproxy: ssh -o ProxyCommand='ssmproxy %h %p'", d.opensshExec)
+	d.step("OpenSSH by EC2 Name tag: ssh web-al2023.ssm", d.opensshByName)
+	d.step("scp round trip through ssmproxy, with checksums", d.scpRoundTrip)
+	d.step("Port forwarding (AWS-StartPortForwardingSession, smux): three HTTP requests at once", d.portForward)
+	d.step("A clear error for an instance whose agent is offline", d.offline)
+
+	closeErr := d.s.Close()
+	fmt.Fprintln(d.out)
+	if len(d.skipped) > 0 {
+		fmt.Fprintf(d.out, "skipped: %s\n", strings.Join(d.skipped, "; "))
+	}
+	if closeErr != nil {
+		d.failed = append(d.failed, "emulator shutdown: "+closeErr.Error())
+	}
+	if len(d.failed) > 0 {
+		return fmt.Errorf("demo: %d step(s) failed: %s", len(d.failed), strings.Join(d.failed, "; "))
+	}
+	fmt.Fprintln(d.out, "demo: every step passed; the emulator left no session behind")
+	return nil
+}
+
+var errSkip = errors.New("skipped")
+
+func (d *demoRun) step(title string, f func() error) {
+	fmt.Fprintf(d.out, "\n==> %s\n", title)
+	err := f()
+	switch {
+	case errors.Is(err, errSkip):
+		fmt.Fprintf(d.out, "    (%v)\n", err)
+		d.skipped = append(d.skipped, title)
+	case err != nil:
+		fmt.Fprintf(d.out, "    FAILED: %v\n", err)
+		d.failed = append(d.failed, title)
+	default:
+		fmt.Fprintln(d.out, "    ok")
+	}
+}
+
+func (d *demoRun) makeKey() error {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	if d.signer, err = ssh.NewSignerFromKey(priv); err != nil {
+		return err
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "ssmlocal demo")
+	if err != nil {
+		return err
+	}
+	d.key = filepath.Join(d.dir, "id_ed25519")
+	if err := os.WriteFile(d.key, pem.EncodeToMemory(block), 0o600); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(d.dir, "authorized_keys"), ssh.MarshalAuthorizedKey(d.signer.PublicKey()), 0o600)
+}
+
+// writeKnownHosts records every instance's host key under its instance id
+// and its Name tag with the .ssm suffix, so OpenSSH checks them strictly.
+func (d *demoRun) writeKnownHosts() error {
+	var b strings.Builder
+	for _, in := range d.s.Fleet().Instances() {
+		k := d.s.HostKey(in.InstanceID)
+		b.WriteString(in.InstanceID + "," + in.Name + ssmclient.DefaultHostSuffix + " " + string(ssh.MarshalAuthorizedKey(k)))
+	}
+	d.known = filepath.Join(d.dir, "known_hosts")
+	return os.WriteFile(d.known, []byte(b.String()), 0o600)
+}
+
+func withoutAWS(env []string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "AWS_") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// client returns an ssmclient for the emulator.
+func (d *demoRun) client() (*ssmclient.Client, error) {
+	cfg, err := d.s.AWSConfig(d.ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ssmclient.NewClientFromConfig(cfg), nil
+}
+
+func (d *demoRun) goSSH() error {
+	c, err := d.client()
+	if err != nil {
+		return err
+	}
+	target := ssmtest.InstanceAmazonLinux
+	fmt.Fprintf(d.out, "    StartSession(%s, AWS-StartSSHSession) → ssh.NewClientConn → run `echo hello from $(uname -s)`\n", target)
+	sess, err := c.StartSession(d.ctx, ssmclient.StartInput{
+		Target: target, DocumentName: ssmclient.DocumentSSH, Parameters: map[string][]string{"portNumber": {"22"}},
+	})
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	conn, chans, reqs, err := ssh.NewClientConn(sess, target, &ssh.ClientConfig{
+		User: "ec2-user", Auth: []ssh.AuthMethod{ssh.PublicKeys(d.signer)},
+		HostKeyCallback: ssh.FixedHostKey(d.s.HostKey(target)), Timeout: 10 * time.Second,
+	})
+	if err != nil {
+		return err
+	}
+	sc := ssh.NewClient(conn, chans, reqs)
+	defer sc.Close()
+	ss, err := sc.NewSession()
+	if err != nil {
+		return err
+	}
+	out, err := ss.CombinedOutput("echo hello from $(uname -s)")
+	d.show(out)
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(string(out), "hello from ") {
+		return fmt.Errorf("unexpected output %q", out)
+	}
+	fmt.Fprintf(d.out, "    session %s: %d messages sent, %d resent\n", sess.ID, sess.Stats().Sent, sess.Stats().Resent)
+	return nil
+}
+
+func (d *demoRun) proxyCommand(extra string) (string, error) {
+	p := filepath.Join(d.bin, "ssmproxy")
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("%w: no ssmproxy in %s (run make build)", errSkip, d.bin)
+	}
+	return p + extra + " %h %p", nil
+}
+
+func (d *demoRun) sshArgs(tool string, proxy string) []string {
+	args := []string{"-F", "/dev/null", "-i", d.key, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+		"-o", "UserKnownHostsFile=" + d.known, "-o", "StrictHostKeyChecking=yes", "-o", "ProxyCommand=" + proxy}
+	if tool == "scp" {
+		args = append(args, "-q")
+	}
+	return args
+}
+
+func (d *demoRun) run(name string, args ...string) ([]byte, error) {
+	if _, err := exec.LookPath(name); err != nil {
+		return nil, fmt.Errorf("%w: %s is not installed", errSkip, name)
+	}
+	shown := make([]string, 0, len(args))
+	for _, a := range args {
+		if strings.ContainsAny(a, " %'") {
+			a = "'" + a + "'"
+		}
+		shown = append(shown, a)
+	}
+	fmt.Fprintf(d.out, "    $ %s %s\n", name, strings.Join(shown, " "))
+	ctx, cancel := context.WithTimeout(d.ctx, 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = d.env
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil && stderr.Len() > 0 {
+		return out, fmt.Errorf("%w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	return out, err
+}
+
+func (d *demoRun) show(out []byte) {
+	for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
+		fmt.Fprintf(d.out, "    | %s\n", line)
+	}
+}
+
+func (d *demoRun) opensshExec() error {
+	proxy, err := d.proxyCommand("")
+	if err != nil {
+		return err
+	}
+	args := append(d.sshArgs("ssh", proxy), "ec2-user@"+ssmtest.InstanceAmazonLinux, "echo hello over ssmproxy; exit 3")
+	out, err := d.run("ssh", args...)
+	d.show(out)
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 {
+		return fmt.Errorf("want exit status 3 from the remote command, got %v", err)
+	}
+	fmt.Fprintln(d.out, "    remote exit status 3 came back through ssh")
+	return nil
+}
+
+func (d *demoRun) opensshByName() error {
+	proxy, err := d.proxyCommand("")
+	if err != nil {
+		return err
+	}
+	args := append(d.sshArgs("ssh", proxy), "ec2-user@web-al2023"+ssmclient.DefaultHostSuffix, "echo resolved by name")
+	out, err := d.run("ssh", args...)
+	d.show(out)
+	return err
+}
+
+func (d *demoRun) scpRoundTrip() error {
+	proxy, err := d.proxyCommand("")
+	if err != nil {
+		return err
+	}
+	src := filepath.Join(d.dir, "payload.bin")
+	data := make([]byte, 8<<20)
+	_, _ = rand.Read(data)
+	if err := os.WriteFile(src, data, 0o600); err != nil {
+		return err
+	}
+	remote := filepath.Join(d.dir, "on-the-instance.bin")
+	back := filepath.Join(d.dir, "back.bin")
+	host := "ec2-user@" + ssmtest.InstanceAmazonLinux
+	start := time.Now()
+	if _, err := d.run("scp", append(d.sshArgs("scp", proxy), src, host+":"+remote)...); err != nil {
+		return err
+	}
+	if _, err := d.run("scp", append(d.sshArgs("scp", proxy), host+":"+remote, back)...); err != nil {
+		return err
+	}
+	elapsed := time.Since(start)
+	got, err := os.ReadFile(back)
+	if err != nil {
+		return err
+	}
+	want, have := sha256.Sum256(data), sha256.Sum256(got)
+	fmt.Fprintf(d.out, "    sent     sha256 %s\n    received sha256 %s\n", hex.EncodeToString(want[:]), hex.EncodeToString(have[:]))
+	if want != have {
+		return errors.New("checksums differ")
+	}
+	fmt.Fprintf(d.out, "    16 MiB moved in %v\n", elapsed.Round(time.Millisecond))
+	return nil
+}
+
+func (d *demoRun) portForward() error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello from port 8080 of the instance, path %s", r.URL.Path)
+	}), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	target := ssmtest.InstanceUbuntu
+	if err := d.s.Fleet().SetPort(target, "8080", ln.Addr().String()); err != nil {
+		return err
+	}
+	c, err := d.client()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(d.out, "    StartSession(%s, AWS-StartPortForwardingSession, portNumber=8080) → smux\n", target)
+	sess, err := c.StartSession(d.ctx, ssmclient.StartInput{
+		Target: target, DocumentName: ssmclient.DocumentPortForwarding,
+		Parameters: map[string][]string{"portNumber": {"8080"}, "localPortNumber": {"0"}},
+		OnFlag:     protocol.MuxFlagHandler(nil),
+	})
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	mux, err := protocol.NewMuxClient(sess, sess.Handshake.AgentVersion)
+	if err != nil {
+		return err
+	}
+	defer mux.Close()
+	client := &http.Client{Transport: &http.Transport{
+		DialContext:       func(context.Context, string, string) (net.Conn, error) { return mux.OpenStream() },
+		DisableKeepAlives: true,
+	}, Timeout: 30 * time.Second}
+	results := make(chan string, 3)
+	for i := range 3 {
+		go func() {
+			resp, err := client.Get(fmt.Sprintf("http://instance:8080/request-%d", i))
+			if err != nil {
+				results <- "error: " + err.Error()
+				return
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			results <- string(body)
+		}()
+	}
+	for range 3 {
+		r := <-results
+		fmt.Fprintf(d.out, "    | %s\n", r)
+		if strings.HasPrefix(r, "error: ") {
+			return errors.New(r)
+		}
+	}
+	return nil
+}
+
+func (d *demoRun) offline() error {
+	proxy, err := d.proxyCommand("")
+	if err != nil {
+		return err
+	}
+	args := append(d.sshArgs("ssh", proxy), "ec2-user@"+ssmtest.InstanceRHEL, "true")
+	_, err = d.run("ssh", args...)
+	if errors.Is(err, errSkip) {
+		return err
+	}
+	if err == nil {
+		return errors.New("ssh succeeded against an offline instance")
+	}
+	msg := err.Error()
+	if i := strings.Index(msg, "ssmproxy: "); i >= 0 {
+		msg, _, _ = strings.Cut(msg[i:], "\n")
+	}
+	fmt.Fprintf(d.out, "    | %s\n", msg)
+	if !strings.Contains(msg, "not connected") {
+		return fmt.Errorf("the message does not name the cause: %s", msg)
+	}
+	return nil
+}

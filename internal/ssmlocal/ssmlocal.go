@@ -1,0 +1,243 @@
+// Package ssmlocal is the ssmlocal command: it runs the ssmtest emulator
+// of the AWS side of Session Manager (APIs, gateway, built-in agents and
+// SSH servers) for people, prints what a shell needs to use it, and walks
+// through a demo.
+package ssmlocal
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/ssmssh/ssmssh/internal/version"
+	"github.com/ssmssh/ssmssh/ssmtest"
+)
+
+const usage = `usage: ssmlocal [serve] [options]   run the emulator until interrupted
+       ssmlocal env [--state-dir DIR]  print the export lines of a running emulator
+       ssmlocal demo [options]         walk through ssmssh against a fresh emulator
+       ssmlocal version
+
+ssmlocal emulates the AWS side of Session Manager on 127.0.0.1 (SSM, EC2,
+EC2 Instance Connect, KMS, STS, the ssmmessages gateway, and an agent and
+SSH server per instance), so every ssmssh tool runs with no AWS account:
+
+    ssmlocal &                 # or in another terminal
+    eval "$(ssmlocal env)"
+    ssh -o ProxyCommand='ssmproxy %h %p' ec2-user@i-0a1b2c3d4e5f00001
+
+options:
+`
+
+// IO is where the command reads and writes.
+type IO struct {
+	Stdout, Stderr io.Writer
+}
+
+// Main runs ssmlocal with args (without the program name) and returns the
+// exit status.
+func Main(ctx context.Context, args []string, stdio IO) int {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "serve":
+		err = serve(ctx, args, stdio)
+	case "env":
+		err = printEnv(args, stdio)
+	case "demo":
+		err = demo(ctx, args, stdio)
+	case "version":
+		fmt.Fprintf(stdio.Stdout, "ssmlocal %s\n", version.Version)
+	case "help", "-h", "--help":
+		_, _ = io.WriteString(stdio.Stderr, usage)
+		newFlags(stdio).fs.PrintDefaults()
+	default:
+		fmt.Fprintf(stdio.Stderr, "ssmlocal: unknown command %q\n", cmd)
+		_, _ = io.WriteString(stdio.Stderr, usage)
+		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stdio.Stderr, "ssmlocal: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// flags are the emulator's options on the command line.
+type flags struct {
+	fs             *flag.FlagSet
+	fleet          string
+	stateDir       string
+	authorizedKeys string
+	kmsKey         string
+	verbose        bool
+}
+
+func newFlags(stdio IO) *flags {
+	f := &flags{fs: flag.NewFlagSet("ssmlocal", flag.ContinueOnError)}
+	f.fs.SetOutput(stdio.Stderr)
+	f.fs.StringVar(&f.fleet, "fleet", "", "fleet description `file` (JSON; default: the built-in fleet)")
+	f.fs.StringVar(&f.stateDir, "state-dir", DefaultStateDir(), "`directory` for the env file and host keys")
+	f.fs.StringVar(&f.authorizedKeys, "authorized-keys", "",
+		"authorized_keys `file` for the built-in SSH servers (default: your ~/.ssh/*.pub)")
+	f.fs.StringVar(&f.kmsKey, "kms-key", "", "encrypt shell sessions with this KMS `key` (e.g. alias/ssm-sessions)")
+	f.fs.BoolVar(&f.verbose, "v", false, "log the emulator's diagnostics to stderr")
+	return f
+}
+
+// DefaultStateDir is where a running ssmlocal keeps its env file and host
+// keys: $XDG_RUNTIME_DIR/ssmlocal, else a per-user directory in the
+// system's temporary directory.
+func DefaultStateDir() string {
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
+		return filepath.Join(d, "ssmlocal")
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("ssmlocal-%d", os.Getuid()))
+}
+
+// options builds the emulator's options from the flags.
+func (f *flags) options(stdio IO) (ssmtest.Options, error) {
+	opts := ssmtest.Options{KMSKeyID: f.kmsKey, HostKeyDir: filepath.Join(f.stateDir, "hostkeys")}
+	if f.verbose {
+		opts.Logf = func(format string, args ...any) { fmt.Fprintf(stdio.Stderr, format+"\n", args...) }
+	}
+	if f.fleet != "" {
+		fl, err := ssmtest.LoadFleet(f.fleet)
+		if err != nil {
+			return opts, err
+		}
+		opts.Fleet = fl
+	}
+	if err := os.MkdirAll(f.stateDir, 0o700); err != nil {
+		return opts, err
+	}
+	keys := f.authorizedKeys
+	if keys == "" {
+		var err error
+		if keys, err = collectPublicKeys(f.stateDir); err != nil {
+			return opts, err
+		}
+	}
+	opts.AuthorizedKeysFile = keys
+	return opts, nil
+}
+
+// collectPublicKeys writes the user's ~/.ssh/*.pub keys into an
+// authorized_keys file in dir, so that the built-in SSH servers accept
+// the keys ssh would offer.
+func collectPublicKeys(dir string) (string, error) {
+	path := filepath.Join(dir, "authorized_keys")
+	var b strings.Builder
+	if home, err := os.UserHomeDir(); err == nil {
+		pubs, _ := filepath.Glob(filepath.Join(home, ".ssh", "*.pub"))
+		sort.Strings(pubs)
+		for _, p := range pubs {
+			if data, err := os.ReadFile(p); err == nil {
+				b.Write(data)
+				if !strings.HasSuffix(b.String(), "\n") {
+					b.WriteByte('\n')
+				}
+			}
+		}
+	}
+	return path, os.WriteFile(path, []byte(b.String()), 0o600)
+}
+
+func serve(ctx context.Context, args []string, stdio IO) error {
+	f := newFlags(stdio)
+	f.fs.Usage = func() {
+		_, _ = io.WriteString(stdio.Stderr, usage)
+		f.fs.PrintDefaults()
+	}
+	if err := f.fs.Parse(args); err != nil {
+		return err
+	}
+	opts, err := f.options(stdio)
+	if err != nil {
+		return err
+	}
+	s, err := ssmtest.NewServer(opts)
+	if err != nil {
+		return err
+	}
+	envFile := filepath.Join(f.stateDir, "env.sh")
+	if err := os.WriteFile(envFile, []byte(exportLines(s.Env())), 0o600); err != nil {
+		s.Close()
+		return err
+	}
+	defer os.Remove(envFile)
+	fmt.Fprintf(stdio.Stdout, "# ssmlocal %s: the AWS side of Session Manager on %s\n", version.Version, s.URL())
+	fmt.Fprintf(stdio.Stdout, "# In another shell: eval \"$(ssmlocal env)\"   (or paste these lines)\n")
+	fmt.Fprint(stdio.Stdout, exportLines(s.Env()))
+	fmt.Fprintln(stdio.Stdout)
+	writeInstances(stdio.Stdout, s.Fleet())
+	fmt.Fprintf(stdio.Stdout, "\n# Built-in SSH servers accept the keys in %s. Ctrl-C stops ssmlocal.\n", opts.AuthorizedKeysFile)
+	<-ctx.Done()
+	return s.Close()
+}
+
+func printEnv(args []string, stdio IO) error {
+	fs := flag.NewFlagSet("ssmlocal env", flag.ContinueOnError)
+	fs.SetOutput(stdio.Stderr)
+	dir := fs.String("state-dir", DefaultStateDir(), "the running emulator's state `directory`")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	data, err := os.ReadFile(filepath.Join(*dir, "env.sh"))
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("no running emulator found in %s: start one with `ssmlocal &`", *dir)
+	}
+	if err != nil {
+		return err
+	}
+	_, err = stdio.Stdout.Write(data)
+	return err
+}
+
+// exportLines renders NAME=value pairs as shell export lines.
+func exportLines(env []string) string {
+	var b strings.Builder
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		fmt.Fprintf(&b, "export %s=%s\n", k, shellQuote(v))
+	}
+	return b.String()
+}
+
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r == '/' || r == '.' || r == '-' || r == '_' || r == ':' || r == ',' ||
+			r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// writeInstances prints the fleet as a table.
+func writeInstances(w io.Writer, fl *ssmtest.Fleet) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "# INSTANCE\tNAME\tPLATFORM\tSTATE\tAGENT\tPRIVATE IP\tPORT 22")
+	for _, in := range fl.Instances() {
+		port := in.Ports["22"]
+		if port == "" {
+			port = "-"
+		}
+		fmt.Fprintf(tw, "# %s\t%s\t%s %s\t%s\t%s\t%s\t%s\n", in.InstanceID, in.Name, in.PlatformName,
+			in.PlatformVersion, in.State, in.PingStatus, in.PrivateIP, port)
+	}
+	tw.Flush()
+}
