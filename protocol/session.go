@@ -68,7 +68,13 @@ import (
 //     keep resending until it is acknowledged.
 //
 // SessionConfig.MaxResendAttempts bounds resends of one message (the
-// plugin gives up after 3000, the agent never does).
+// plugin gives up after 3000, the agent never does). Two details of the
+// real senders that PROTOCOL.md does not mention: the plugin never records
+// the time of a resend (it updates a copy of the buffered entry), so once
+// its oldest message is past the RTO it resends it on every 100 ms tick —
+// its 3000 attempts are 5 minutes; and the agent keeps at most 100000
+// unacknowledged messages, silently not buffering (so never resending)
+// any beyond that.
 //
 // Publication pause. pause_publication stops new stream messages and
 // resends (acknowledgements still flow) until start_publication, any
@@ -132,7 +138,9 @@ const (
 type SessionConfig struct {
 	Role Role
 	// Logf receives diagnostics (malformed frames, reconnects, pauses);
-	// nil discards them. It is never called per message in the normal case.
+	// nil discards them. It is never called per message in the normal case,
+	// may be called with the session's lock held, and so must not call
+	// back into the Session.
 	Logf func(format string, args ...any)
 
 	// Window is the maximum number of unacknowledged outgoing messages
