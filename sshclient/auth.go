@@ -2,6 +2,7 @@ package sshclient
 
 import (
 	"bytes"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -346,7 +347,7 @@ func (p *authPlan) decrypt(c *candidate) error {
 			c.label = c.file + " " + describeKey(c.pub)
 			return nil
 		}
-		if !isWrongPassphrase(err) {
+		if !isWrongPassphrase(err) && !isLegacyEncrypted(c.data) {
 			break
 		}
 		err = ErrWrongPassphrase
@@ -354,6 +355,15 @@ func (p *authPlan) decrypt(c *candidate) error {
 	kerr := &KeyFileError{File: c.file, Err: err}
 	p.problems = append(p.problems, kerr)
 	return kerr
+}
+
+// isLegacyEncrypted reports a PEM block with "Proc-Type: 4,ENCRYPTED".
+// Its encryption has no integrity check: a wrong passphrase passes the
+// padding check now and then and shows only as garbage, so for these any
+// failure after decryption means a wrong passphrase.
+func isLegacyEncrypted(data []byte) bool {
+	block, _ := pem.Decode(data)
+	return block != nil && strings.Contains(block.Headers["Proc-Type"], "ENCRYPTED")
 }
 
 func isWrongPassphrase(err error) bool {

@@ -130,7 +130,9 @@ func keygenKeys(t *testing.T, dir string) []keyFile {
 		{"rsa_pem_encrypted", "rsa", "PEM", "pass rsa pem"},
 	} {
 		path := filepath.Join(dir, "keygen_"+k.name)
-		args := []string{"-q", "-t", k.typ, "-N", k.pass, "-C", "keygen " + k.name, "-f", path}
+		// Two bcrypt rounds instead of 16: the same format, decrypted
+		// faster under the race detector.
+		args := []string{"-q", "-t", k.typ, "-N", k.pass, "-a", "2", "-C", "keygen " + k.name, "-f", path}
 		if k.typ == "rsa" {
 			args = append(args, "-b", "2048")
 		}
@@ -166,7 +168,12 @@ func TestIdentityFiles(t *testing.T) {
 		srvs = append(srvs, startSshd(t, sshdOptions(pubs...)))
 	}
 	for _, srv := range srvs {
-		for _, k := range keys {
+		for i, k := range keys {
+			// Decryption happens here, not on the server: against sshd,
+			// one encrypted key is enough.
+			if srv.sshd != nil && k.passphrase != "" && i != len(keys)-1 {
+				continue
+			}
 			t.Run(srv.name+"/"+k.name, func(t *testing.T) {
 				cfg := srv.testConfig(t)
 				cfg.IdentityFiles = []string{k.path}
@@ -255,6 +262,34 @@ func writeSigner(t *testing.T, dir, name string, s crypto.Signer, passphrase str
 	return writeKeyFile(t, dir, name, block, pub, passphrase)
 }
 
+// writeLegacyEncrypted writes an ECDSA key in passphrase-protected legacy
+// PEM form, with its .pub file.
+func writeLegacyEncrypted(t *testing.T, dir, name, passphrase string) keyFile {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalECPrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	//lint:ignore SA1019 legacy encrypted PEM is what old keys on disk look like.
+	block, err := x509.EncryptPEMBlock(rand.Reader, "EC PRIVATE KEY", der, []byte(passphrase), x509.PEMCipherAES128)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := ssh.NewPublicKey(k.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kf := writeKeyFile(t, dir, name, block, pub, passphrase)
+	if err := os.WriteFile(kf.path+".pub", ssh.MarshalAuthorizedKey(pub), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return kf
+}
+
 func newEd25519(t *testing.T) ed25519.PrivateKey {
 	_, k, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -270,8 +305,10 @@ func newEd25519(t *testing.T) ed25519.PrivateKey {
 func TestEncryptedKeyPrompts(t *testing.T) {
 	dir := t.TempDir()
 	good := writeSigner(t, dir, "good", newEd25519(t), "")
-	encAuthorized := writeSigner(t, dir, "enc_authorized", newEd25519(t), "right")
-	encOther := writeSigner(t, dir, "enc_other", newEd25519(t), "other")
+	// Legacy PEM encryption with a .pub beside: the public key is known
+	// before decryption, and each wrong guess costs no bcrypt rounds.
+	encAuthorized := writeLegacyEncrypted(t, dir, "enc_authorized", "right")
+	encOther := writeLegacyEncrypted(t, dir, "enc_other", "other")
 
 	tests := []struct {
 		name       string
