@@ -176,6 +176,11 @@ func (r *fileReader) readFile(path string, system, optional bool, depth int) err
 		}
 		return fmt.Errorf("sshclient: read ssh config: %w", err)
 	}
+	return r.parse(path, data, system, depth)
+}
+
+// parse adds the values of the blocks of a file's contents that apply.
+func (r *fileReader) parse(path string, data []byte, system bool, depth int) error {
 	lines, matches := rewriteConfig(data)
 	cfg, err := sshconfig.DecodeBytes([]byte(strings.Join(lines, "\n")))
 	if err != nil {

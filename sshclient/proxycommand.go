@@ -8,6 +8,26 @@ import (
 	"github.com/ssmssh/ssmssh/ssmclient"
 )
 
+// SSMProxy is what a ProxyCommand that runs ssmproxy (or the AWS CLI's
+// "aws ssm start-session --document-name AWS-StartSSHSession") asks for.
+// ssmssh starts that session itself instead of running the command, so
+// there is no second hop.
+type SSMProxy struct {
+	// Profile and Region are --profile and --region ("" when absent).
+	Profile, Region string
+	// Suffix is --suffix; HasSuffix tells an explicit empty suffix from
+	// an absent one (ssmproxy then strips ssmclient.DefaultHostSuffix).
+	Suffix    string
+	HasSuffix bool
+	// DocumentName is --document-name ("" when absent).
+	DocumentName string
+	// Parameters are --parameters, name=value pairs ("" when absent).
+	Parameters string
+	// Target is the host the command names (%h expanded, or the AWS CLI's
+	// --target); Port its port argument, if any.
+	Target, Port string
+}
+
 // parseSSMProxy recognises a ProxyCommand (tokens already expanded) that
 // opens an SSH session through Session Manager, in either of the forms
 // people put in ~/.ssh/config:
