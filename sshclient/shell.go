@@ -19,9 +19,13 @@ var ErrEscapeDisconnect = errors.New("sshclient: connection closed by the ~. esc
 
 // Terminal is the local side of an interactive session.
 type Terminal struct {
-	// In is the terminal the user types on. When it is a terminal it is
-	// put in raw mode for the session and its size and settings are
-	// sent; otherwise 80x24 is used.
+	// In is the terminal the user types on (required). When it is a
+	// terminal it is put in raw mode for the session and its size and
+	// settings are sent; otherwise 80x24 is used. If In supports read
+	// deadlines (a terminal opened with os.OpenFile, such as /dev/tty, or
+	// a pipe), Shell stops reading it before returning; otherwise (a
+	// blocking os.Stdin) a read may still be pending and will take the
+	// next input.
 	In *os.File
 	// Out receives the session's output (a PTY merges stderr into it).
 	Out io.Writer
@@ -54,6 +58,9 @@ const defaultWidth, defaultHeight = 80, 24
 //
 // The exit status and error follow Run's rules, cancelling ctx too.
 func Shell(ctx context.Context, client *ssh.Client, t *Terminal) (int, error) {
+	if t == nil || t.In == nil || t.Out == nil {
+		return ExitConnectionError, errors.New("sshclient: Shell needs a Terminal with In and Out")
+	}
 	errOut := t.Err
 	if errOut == nil {
 		errOut = t.Out
