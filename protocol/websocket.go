@@ -223,17 +223,17 @@ func (t *WebsocketTransport) ReadFrame() ([]byte, error) {
 	for {
 		mt, data, err := t.c.ReadMessage()
 		if err != nil {
+			select {
+			case <-t.done: // closed here: whatever the peer answered
+				return nil, net.ErrClosed
+			default:
+			}
 			var ce *websocket.CloseError
 			if errors.As(err, &ce) {
 				if ce.Code == websocket.CloseNormalClosure {
 					return nil, io.EOF
 				}
 				return nil, fmt.Errorf("protocol: websocket: closed by peer (%d): %s: %w", ce.Code, ce.Text, io.EOF)
-			}
-			select {
-			case <-t.done:
-				return nil, net.ErrClosed
-			default:
 			}
 			return nil, fmt.Errorf("protocol: websocket: %w", err)
 		}
