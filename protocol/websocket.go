@@ -31,6 +31,7 @@ const (
 	wsWriteTimeout  = 30 * time.Second
 	wsCloseTimeout  = time.Second
 	wsOpenTimeout   = 10 * time.Second
+	wsPongWait      = 60 * time.Second
 	wsMaxFrameBytes = FrameHeaderSize + MaxPayloadSize
 	// DefaultPingInterval is how often a dialled data channel pings; the
 	// agent pings every ~54 s, and an idle websocket must not look dead to
@@ -138,6 +139,12 @@ func DialDataChannel(ctx context.Context, streamURL, token string, opts DialOpti
 		interval = DefaultPingInterval
 	}
 	if interval > 0 {
+		// A connection that answers neither data nor pings for this long
+		// is dead, even if TCP has not noticed: fail the read so that the
+		// session resumes on a new websocket.
+		t.readWait = interval + wsPongWait
+		_ = c.SetReadDeadline(time.Now().Add(t.readWait))
+		c.SetPongHandler(func(string) error { return c.SetReadDeadline(time.Now().Add(t.readWait)) })
 		go t.ping(interval)
 	}
 	return t, nil
@@ -202,6 +209,9 @@ type WebsocketTransport struct {
 	wmu  sync.Mutex
 	once sync.Once
 	done chan struct{}
+	// readWait, when set, is how long a read may wait for a frame or a
+	// pong before the connection is taken for dead.
+	readWait time.Duration
 }
 
 var _ Transport = (*WebsocketTransport)(nil)
@@ -236,6 +246,9 @@ func (t *WebsocketTransport) ReadFrame() ([]byte, error) {
 				return nil, fmt.Errorf("protocol: websocket: closed by peer (%d): %s: %w", ce.Code, ce.Text, io.EOF)
 			}
 			return nil, fmt.Errorf("protocol: websocket: %w", err)
+		}
+		if t.readWait > 0 {
+			_ = t.c.SetReadDeadline(time.Now().Add(t.readWait))
 		}
 		if mt == websocket.BinaryMessage {
 			return data, nil
