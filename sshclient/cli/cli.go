@@ -59,7 +59,12 @@ func (c *SSH) Main(ctx context.Context, args []string) int {
 	}
 	defer client.Close()
 	code, err = c.session(ctx, o, client, cfg)
-	if err != nil && !errors.Is(err, sshclient.ErrEscapeDisconnect) {
+	var exit *ssh.ExitError
+	switch {
+	case err == nil, errors.Is(err, sshclient.ErrEscapeDisconnect):
+	case errors.As(err, &exit) && exit.Signal() == "":
+		// The remote command's own status: nothing to say.
+	default:
 		c.report(err)
 	}
 	return code
