@@ -96,7 +96,7 @@ func (c *SSH) parse(args []string) (options, int, bool) {
 	fs.StringVar(&o.profile, "profile", "", "AWS shared-config `profile`")
 	fs.StringVar(&o.region, "region", "", "AWS `region`")
 	fs.BoolVar(&o.instanceConnect, "instance-connect", false, "log in with a key pushed through EC2 Instance Connect")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(splitShort(args)); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return o, 0, false
 		}

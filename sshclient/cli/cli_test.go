@@ -203,7 +203,7 @@ func TestLocalForwardParallel(t *testing.T) {
 	done := make(chan int, 1)
 	go func() {
 		c := &SSH{Stdout: &out, Stderr: &errb}
-		done <- c.Main(ctx, e.args("-v", "-N", "-L", "127.0.0.1:0:127.0.0.1:"+echoPort, "ec2-user@"+ssmtest.InstanceAmazonLinux))
+		done <- c.Main(ctx, e.args("-vNL", "127.0.0.1:0:127.0.0.1:"+echoPort, "ec2-user@"+ssmtest.InstanceAmazonLinux))
 	}()
 	re := regexp.MustCompile(`forwarding (127\.0\.0\.1:\d+) to`)
 	var addr string
