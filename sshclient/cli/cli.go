@@ -147,9 +147,22 @@ func userMessage(err error) string {
 	return strings.Join(strings.Fields(msg), " ")
 }
 
-// isTerminal reports whether f is a terminal.
+// isTerminal reports whether f is a terminal. It does not call f.Fd,
+// which would put f in blocking mode and make Shell's reads of it
+// uninterruptible.
 func isTerminal(f *os.File) bool {
-	return f != nil && term.IsTerminal(int(f.Fd()))
+	if f == nil {
+		return false
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var is bool
+	if rc.Control(func(fd uintptr) { is = term.IsTerminal(int(fd)) }) != nil {
+		return false
+	}
+	return is
 }
 
 // session runs what the command line asks for over client.
