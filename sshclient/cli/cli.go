@@ -140,6 +140,9 @@ func userMessage(err error) string {
 	if errors.As(err, &ended) {
 		return "the session ended: " + strings.TrimSpace(ended.Output)
 	}
+	if errors.Is(err, context.Canceled) {
+		return "interrupted"
+	}
 	msg := err.Error()
 	for _, p := range []string{"sshclient: ", "ssmclient: "} {
 		msg = strings.TrimPrefix(msg, p)

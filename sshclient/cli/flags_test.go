@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"testing"
 )
@@ -20,6 +23,21 @@ func TestSplitShort(t *testing.T) {
 	} {
 		if got := splitShort(tc.in); !slices.Equal(got, tc.want) {
 			t.Errorf("splitShort(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestUserMessage(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{context.Canceled, "interrupted"},
+		{fmt.Errorf("sshclient: x: %w", context.Canceled), "interrupted"},
+		{errors.New("sshclient: a\n  b"), "a b"},
+	} {
+		if got := userMessage(tc.err); got != tc.want {
+			t.Errorf("userMessage(%v) = %q, want %q", tc.err, got, tc.want)
 		}
 	}
 }
