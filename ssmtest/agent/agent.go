@@ -83,7 +83,7 @@ func New(cfg Config) *Agent {
 	if cfg.LookupUser == nil {
 		cfg.LookupUser = user.Lookup
 	}
-	if cfg.HandshakeTimeout == 0 {
+	if cfg.HandshakeTimeout <= 0 {
 		cfg.HandshakeTimeout = 15 * time.Second
 	}
 	if cfg.Dial == nil {
@@ -124,6 +124,15 @@ func (a *Agent) Run(ctx context.Context) error {
 	return nil
 }
 
+// cancelSession ends a running session: the service closed it.
+func (a *Agent) cancelSession(id string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if cancel := a.sessions[id]; cancel != nil {
+		cancel()
+	}
+}
+
 func (a *Agent) cancelAll() {
 	a.mu.Lock()
 	for _, cancel := range a.sessions {
@@ -131,6 +140,10 @@ func (a *Agent) cancelAll() {
 	}
 	a.mu.Unlock()
 }
+
+// errChannelNotFound is wrapped by createChannel's error when the service
+// no longer knows the session (or instance): retrying cannot help.
+var errChannelNotFound = errors.New("not found")
 
 // createChannel POSTs for a channel token as the real agent does.
 func (a *Agent) createChannel(ctx context.Context, kind, id string) (string, error) {
@@ -148,6 +161,9 @@ func (a *Agent) createChannel(ctx context.Context, kind, id string) (string, err
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	if resp.StatusCode == http.StatusNotFound {
+		return "", fmt.Errorf("create %s: %w: %s", kind, errChannelNotFound, bytes.TrimSpace(data))
+	}
 	if resp.StatusCode != http.StatusCreated {
 		return "", fmt.Errorf("create %s: %s: %s", kind, resp.Status, bytes.TrimSpace(data))
 	}
@@ -206,11 +222,7 @@ func (a *Agent) serveControl(ctx context.Context) error {
 		case protocol.TypeChannelClosed:
 			var cc protocol.ChannelClosed
 			if json.Unmarshal(m.Payload, &cc) == nil {
-				a.mu.Lock()
-				if cancel := a.sessions[cc.SessionID]; cancel != nil {
-					cancel()
-				}
-				a.mu.Unlock()
+				a.cancelSession(cc.SessionID)
 			}
 		case protocol.TypeAgentTaskAcknowledge:
 			var ack protocol.AgentTaskAcknowledge

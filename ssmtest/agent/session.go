@@ -137,10 +137,15 @@ func (a *Agent) runSession(ctx context.Context, task *protocol.AgentTaskPayload)
 		state, _ := json.Marshal(protocol.AgentSessionState{SchemaVersion: 1, SessionState: "Terminating", SessionID: task.SessionID})
 		_ = ms.SendControl(protocol.TypeAgentSessionState, state)
 	}
-	flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := ms.Flush(flushCtx); err != nil {
-		a.logf("agent %s: session %s: unacknowledged output at the end: %v", a.cfg.InstanceID, task.SessionID, err)
+	// A session that ended here (the port closed, the shell exited) gets
+	// its last output to the client; one the service ended has no client
+	// left to read it.
+	if ctx.Err() == nil {
+		flushCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if err := ms.Flush(flushCtx); err != nil {
+			a.logf("agent %s: session %s: unacknowledged output at the end: %v", a.cfg.InstanceID, task.SessionID, err)
+		}
 	}
 	return res.Output, res.OK()
 }
@@ -154,7 +159,9 @@ func needsHandshake(doc sessionDocument) bool {
 
 // openDataChannel creates the session's data channel and its reliable
 // session; a dropped websocket is replaced with a fresh token, keeping
-// sequence numbers, as the real agent does.
+// sequence numbers, as the real agent does. Once the session is over (ctx
+// done) or the service no longer knows it, reconnecting stops and the
+// session ends.
 func (a *Agent) openDataChannel(ctx context.Context, sessionID string) (*protocol.Session, error) {
 	dial := func(ctx context.Context) (protocol.Transport, error) {
 		tok, err := a.createChannel(ctx, "data-channel", sessionID)
@@ -168,9 +175,19 @@ func (a *Agent) openDataChannel(ctx context.Context, sessionID string) (*protoco
 	if err != nil {
 		return nil, fmt.Errorf("open data channel: %w", err)
 	}
+	reconnect := func(rctx context.Context) (protocol.Transport, error) {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("session ended: %w", err)
+		}
+		tr, err := dial(rctx)
+		if errors.Is(err, errChannelNotFound) {
+			a.cancelSession(sessionID)
+		}
+		return tr, err
+	}
 	return protocol.NewSession(tr, protocol.SessionConfig{
 		Role:      protocol.RoleAgent,
 		Logf:      a.logf,
-		Reconnect: dial,
+		Reconnect: reconnect,
 	}), nil
 }
