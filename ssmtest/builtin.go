@@ -112,9 +112,10 @@ func (s *Server) StartAgent(instanceID string) error {
 		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			return s.dialFrom(ctx, b, network, addr)
 		},
-		LookupHost: func(_ context.Context, host string) ([]string, error) { return []string{host}, nil },
-		Shell:      s.opts.Shell,
-		Logf:       s.logf,
+		LookupHost:       func(_ context.Context, host string) ([]string, error) { return []string{host}, nil },
+		Shell:            s.opts.Shell,
+		HandshakeTimeout: s.opts.AgentHandshakeTimeout,
+		Logf:             s.logf,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	b.cancel = cancel

@@ -239,11 +239,35 @@ func (g *gateway) taskComplete(al *agentLink, m *protocol.Message) {
 	if seen || r == nil {
 		return
 	}
-	r.end(tc.Output, tc.FinalTaskStatus != "Success" && tc.FinalTaskStatus != "")
+	r.agentDone(tc.Output, tc.FinalTaskStatus != "Success" && tc.FinalTaskStatus != "")
+}
+
+// MissingRunAsUser is the OS user the RunAsUserMissing fault has sessions
+// run as: no instance has it.
+const MissingRunAsUser = "ssmtest-no-such-user"
+
+// forceRunAs returns a session document whose inputs enable Run As with
+// user as the default user, as the session preferences would.
+func forceRunAs(doc json.RawMessage, user string) (json.RawMessage, error) {
+	var d map[string]any
+	if err := json.Unmarshal(doc, &d); err != nil {
+		return nil, err
+	}
+	inputs, _ := d["inputs"].(map[string]any)
+	if inputs == nil {
+		inputs = make(map[string]any)
+	}
+	inputs["runAsEnabled"] = true
+	inputs["runAsDefaultUser"] = user
+	d["inputs"] = inputs
+	return json.Marshal(d)
 }
 
 // startSession is the registry's OnStart hook: it hands the session to
-// the target's agent with an interactive_shell frame.
+// the target's agent with an interactive_shell frame. The RunAsUserMissing
+// fault makes it send a Run As user the instance lacks (MissingRunAsUser),
+// with Run As enabled in the document's inputs, so that the agent fails
+// shell and command sessions as it does for a missing user.
 func (g *gateway) startSession(sess *Session) error {
 	g.mu.Lock()
 	al := g.agents[sess.Target]
@@ -262,14 +286,24 @@ func (g *gateway) startSession(sess *Session) error {
 		}
 		return errTargetNotConnected(sess.Target)
 	}
-	content, err := json.Marshal(protocol.AgentTaskPayload{
+	task := protocol.AgentTaskPayload{
 		DocumentName:    sess.DocumentName,
 		DocumentContent: sess.DocumentContent,
 		SessionID:       sess.ID,
 		Parameters:      sess.AgentParameters(),
 		RunAsUser:       sess.RunAsUser,
 		SessionOwner:    sess.Owner,
-	})
+	}
+	var err error
+	if g.s.faults().RunAsUserMissing {
+		task.RunAsUser = MissingRunAsUser
+		task.DocumentContent, err = forceRunAs(sess.DocumentContent, MissingRunAsUser)
+		if err != nil {
+			g.dropRelay(r)
+			return fmt.Errorf("ssmtest: RunAsUserMissing: %w", err)
+		}
+	}
+	content, err := json.Marshal(task)
 	if err != nil {
 		g.dropRelay(r)
 		return fmt.Errorf("ssmtest: encode session start: %w", err)
@@ -395,17 +429,4 @@ func (g *gateway) agentConnected(id string) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.agents[id] != nil
-}
-
-// activeRelays counts relays whose session has not ended.
-func (g *gateway) activeRelays() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	n := 0
-	for _, r := range g.relays {
-		if !r.isEnded() {
-			n++
-		}
-	}
-	return n
 }

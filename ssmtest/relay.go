@@ -42,24 +42,21 @@ type relay struct {
 	kills      int   // client websockets killed by the KillClientWebsocket fault
 	toClient   int64 // bytes relayed to the current client websocket
 	vanishStop func() bool
+	final      *finalWord  // the agent's end, kept for a client not connected
+	finalTimer *time.Timer // ends the session if that client does not come
+	pausing    bool        // the PausePublication fault has the client paused
+	pauseTimer *time.Timer // sends start_publication at the end of a pause
 }
 
 func newRelay(g *gateway, sess *Session) *relay {
 	return &relay{g: g, id: sess.ID, sess: sess}
 }
 
-func (r *relay) isEnded() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.ended
-}
-
 // serve attaches a websocket as the given side and relays what it reads
 // until it fails or the session ends.
 func (r *relay) serve(s side, tr protocol.Transport) {
-	f := r.g.s.faults()
 	l := &link{tr: tr}
-	sh := newShaper(l, f, r.g.logf)
+	sh := newShaper(l, r.g.s.faults, r.g.logf)
 	r.mu.Lock()
 	if r.ended {
 		r.mu.Unlock()
@@ -69,12 +66,14 @@ func (r *relay) serve(s side, tr protocol.Transport) {
 	}
 	old, oldShaper := r.links[s], r.shapers[s]
 	r.links[s], r.shapers[s] = l, sh
+	var final *finalWord
 	if s == sideClient {
 		r.toClient = 0
 		if r.vanishStop != nil {
 			r.vanishStop()
 			r.vanishStop = nil
 		}
+		final = r.final
 	}
 	r.mu.Unlock()
 	if old != nil {
@@ -84,6 +83,13 @@ func (r *relay) serve(s side, tr protocol.Transport) {
 	r.g.logf("ssmtest: session %s: %s data channel attached", r.id, s)
 	r.g.s.sessions.Touch(r.id)
 	if s == sideClient {
+		_ = r.g.s.sessions.SetState(r.id, SessionConnected)
+		if final != nil {
+			// The agent ended the session before this client came: it
+			// hears why, and the session ends.
+			r.end(final.output, final.failed)
+			return
+		}
 		r.sendTo(sideAgent, &protocol.Message{Type: protocol.TypeStartPublication})
 	}
 
@@ -108,8 +114,36 @@ func (r *relay) serve(s side, tr protocol.Transport) {
 	sh.close()
 	tr.Close()
 	if current && s == sideClient && !ended {
+		_ = r.g.s.sessions.SetState(r.id, SessionDisconnected)
 		r.sendTo(sideAgent, &protocol.Message{Type: protocol.TypePausePublication})
 	}
+}
+
+// finalWord is how the agent ended a session whose client was not there
+// to hear it.
+type finalWord struct {
+	output string
+	failed bool
+}
+
+// agentDone ends the session as the agent reported it (agent_task_complete):
+// the client hears the agent's Output in channel_closed. The service keeps
+// that news for a client that is not connected: one that has not opened
+// its websocket yet (an agent that fails at once, as for a missing Run As
+// user, is faster than the client) or is reconnecting. The session then
+// ends when the client attaches, or after the client reconnect window.
+func (r *relay) agentDone(output string, failed bool) {
+	r.mu.Lock()
+	if r.ended || r.links[sideClient] != nil {
+		r.mu.Unlock()
+		r.end(output, failed)
+		return
+	}
+	if r.final == nil {
+		r.final = &finalWord{output: output, failed: failed}
+		r.finalTimer = time.AfterFunc(r.g.s.clientReconnectWindow(), func() { r.end(output, failed) })
+	}
+	r.mu.Unlock()
 }
 
 // pump reads frames from side s and forwards them to the other side.
@@ -127,9 +161,14 @@ func (r *relay) pump(s side, l *link) {
 		switch m.Type {
 		case protocol.TypeInputStreamData, protocol.TypeOutputStreamData:
 			r.g.s.sessions.Touch(r.id)
-			if s == sideClient && m.PayloadType == protocol.PayloadHandshakeResponse &&
-				r.g.s.faults().HandshakeNeverAnswered {
-				continue // the fault: the agent never hears the client's answer
+			if s == sideClient {
+				f := r.g.s.faults()
+				if m.PayloadType == protocol.PayloadHandshakeResponse && f.HandshakeNeverAnswered {
+					continue // the fault: the agent never hears the client's answer
+				}
+				if f.PausePublication {
+					r.pauseClient()
+				}
 			}
 		}
 		r.forward(s.other(), frame)
@@ -176,12 +215,35 @@ func (r *relay) sendTo(s side, m *protocol.Message) {
 	}
 }
 
-// pausePublication asks the client to stop sending for d, then resumes it.
-func (r *relay) pausePublication(d time.Duration) {
+// pausePublicationFor is how long the PausePublication fault pauses the
+// client each time.
+const pausePublicationFor = 300 * time.Millisecond
+
+// pauseClient applies the PausePublication fault to a client that sent
+// data: the service tells it to stop sending (pause_publication) and, after
+// pausePublicationFor, to go on (start_publication). While the fault stays
+// set, the client's next data starts the next pause. A client following
+// PROTOCOL.md also resumes on the next acknowledgement or data it receives;
+// the session-manager-plugin ignores both messages.
+func (r *relay) pauseClient() {
+	r.mu.Lock()
+	if r.pausing || r.ended {
+		r.mu.Unlock()
+		return
+	}
+	r.pausing = true
+	r.mu.Unlock()
+	r.g.logf("ssmtest: session %s: fault: pausing the client's publication", r.id)
 	r.sendTo(sideClient, &protocol.Message{Type: protocol.TypePausePublication})
-	time.AfterFunc(d, func() {
+	t := time.AfterFunc(pausePublicationFor, func() {
 		r.sendTo(sideClient, &protocol.Message{Type: protocol.TypeStartPublication})
+		r.mu.Lock()
+		r.pausing = false
+		r.mu.Unlock()
 	})
+	r.mu.Lock()
+	r.pauseTimer = t
+	r.mu.Unlock()
 }
 
 // end closes the session: the client hears channel_closed with output (the
@@ -199,7 +261,17 @@ func (r *relay) end(output string, failed bool) {
 	if r.vanishStop != nil {
 		r.vanishStop()
 	}
+	if r.pauseTimer != nil {
+		r.pauseTimer.Stop()
+	}
+	if r.finalTimer != nil {
+		r.finalTimer.Stop()
+	}
 	r.mu.Unlock()
+	// The registry learns of the end before the client does, so that a
+	// client answering channel_closed with TerminateSession finds the
+	// session over and its outcome kept.
+	r.g.s.sessions.ended(r.id, output, failed)
 
 	if c := links[sideClient]; c != nil {
 		shapers[sideClient].drain()
@@ -218,6 +290,5 @@ func (r *relay) end(output string, failed bool) {
 			l.tr.Close()
 		}
 	}
-	r.g.s.sessions.ended(r.id, output, failed)
 	r.g.dropRelay(r)
 }

@@ -63,6 +63,10 @@ type Options struct {
 	// dropped waits for the client to resume before it is terminated
 	// (0: 30 s).
 	ClientReconnectWindow time.Duration
+	// AgentHandshakeTimeout is how long the built-in agents wait for the
+	// client's answers in a session handshake before they fail the session
+	// with "Handshake timed out…" (0: 15 s, as amazon-ssm-agent).
+	AgentHandshakeTimeout time.Duration
 	// AuthorizedKeysFile holds the keys the built-in SSH servers accept
 	// (besides keys pushed with EC2 Instance Connect).
 	AuthorizedKeysFile string

@@ -9,24 +9,28 @@ import (
 // shaper delivers the frames relayed towards one websocket, applying the
 // link faults: one-way latency (half the configured round trip) as a delay
 // line that keeps frames pipelined, a bandwidth cap, and seeded drop,
-// duplicate and reorder. With no faults it writes straight through.
+// duplicate and reorder.
+//
+// The faults are read as frames pass, so that faults set while a session
+// runs act on it at once (Faults promises as much). Until a link fault is
+// first in force the shaper writes straight through, with no goroutine;
+// from then on frames go through its delay line, in order, until close.
 type shaper struct {
-	l    *link
-	logf func(string, ...any)
+	l      *link
+	faults func() FaultSet
+	logf   func(string, ...any)
 
-	delay   time.Duration
-	bps     int
-	drop    float64
-	dup     float64
-	reorder float64
-	rng     *rand.Rand
+	mu      sync.Mutex
+	started bool
+	closed  bool
+	q       chan timedFrame
+	stop    chan struct{}
+	done    sync.WaitGroup
 
-	direct bool
-	q      chan timedFrame
-	stop   chan struct{}
-	done   sync.WaitGroup
-	once   sync.Once
-	held   []byte // a frame held back to be sent after the next one
+	// Owned by run.
+	rng  *rand.Rand
+	next time.Time // when the bandwidth cap lets the next frame out
+	held []byte    // a frame held back to be sent after the next one
 }
 
 type timedFrame struct {
@@ -39,80 +43,114 @@ type timedFrame struct {
 // blocks the relay's reader, so memory stays bounded.
 const shaperQueue = 4096
 
-func newShaper(l *link, f FaultSet, logf func(string, ...any)) *shaper {
-	sh := &shaper{
-		l: l, logf: logf,
-		delay: f.Latency / 2, bps: f.BandwidthBytesPerSec,
-		drop: f.DropRate, dup: f.DuplicateRate, reorder: f.ReorderRate,
-		rng: rand.New(rand.NewPCG(uint64(f.Seed), 0x55d)),
-	}
-	sh.direct = sh.delay == 0 && sh.bps == 0 && sh.drop == 0 && sh.dup == 0 && sh.reorder == 0
-	if !sh.direct {
-		sh.q = make(chan timedFrame, shaperQueue)
-		sh.stop = make(chan struct{})
-		sh.done.Add(1)
-		go sh.run()
-	}
-	return sh
+// reorderHold bounds how long a frame held back by ReorderRate waits for a
+// successor to overtake it: on a real network a reordered packet arrives
+// late, not never.
+const reorderHold = 20 * time.Millisecond
+
+func newShaper(l *link, faults func() FaultSet, logf func(string, ...any)) *shaper {
+	return &shaper{l: l, faults: faults, logf: logf}
+}
+
+// shapesLink reports whether any fault acting on a link's frames is set.
+func (f *FaultSet) shapesLink() bool {
+	return f.Latency > 0 || f.BandwidthBytesPerSec > 0 || f.DropRate > 0 || f.DuplicateRate > 0 || f.ReorderRate > 0
 }
 
 // push queues a frame (owned by the shaper from now on).
 func (sh *shaper) push(frame []byte) {
-	if sh.direct {
-		_ = sh.l.write(frame)
-		return
+	f := sh.faults()
+	sh.mu.Lock()
+	if !sh.started {
+		if !f.shapesLink() || sh.closed {
+			sh.mu.Unlock()
+			_ = sh.l.write(frame)
+			return
+		}
+		sh.started = true
+		sh.q = make(chan timedFrame, shaperQueue)
+		sh.stop = make(chan struct{})
+		sh.rng = rand.New(rand.NewPCG(uint64(f.Seed), 0x55d))
+		sh.done.Add(1)
+		go sh.run()
 	}
+	q, stop := sh.q, sh.stop
+	sh.mu.Unlock()
 	select {
-	case sh.q <- timedFrame{due: time.Now().Add(sh.delay), frame: frame}:
-	case <-sh.stop:
+	case q <- timedFrame{due: time.Now().Add(f.Latency / 2), frame: frame}:
+	case <-stop:
 	}
 }
 
 func (sh *shaper) run() {
 	defer sh.done.Done()
-	var sent int64
-	start := time.Now()
+	hold := time.NewTimer(time.Hour)
+	hold.Stop()
+	defer hold.Stop()
 	for {
 		var tf timedFrame
+		var holdC <-chan time.Time
+		if sh.held != nil {
+			holdC = hold.C
+		}
 		select {
 		case tf = <-sh.q:
+		case <-holdC:
+			f := sh.held
+			sh.held = nil
+			_ = sh.l.write(f)
+			continue
 		case <-sh.stop:
 			return
 		}
 		if tf.marker != nil {
+			if h := sh.held; h != nil {
+				sh.held = nil
+				_ = sh.l.write(h)
+			}
 			close(tf.marker)
 			continue
 		}
 		if !sh.wait(time.Until(tf.due)) {
 			return
 		}
-		if sh.bps > 0 {
-			sent += int64(len(tf.frame))
-			due := start.Add(time.Duration(float64(sent) / float64(sh.bps) * float64(time.Second)))
-			if !sh.wait(time.Until(due)) {
+		f := sh.faults()
+		if bps := f.BandwidthBytesPerSec; bps > 0 {
+			// Time spent idle is not saved up for a later burst.
+			now := time.Now()
+			if sh.next.Before(now) {
+				sh.next = now
+			}
+			sh.next = sh.next.Add(time.Duration(float64(len(tf.frame)) / float64(bps) * float64(time.Second)))
+			if !sh.wait(time.Until(sh.next)) {
 				return
 			}
 		}
-		sh.deliver(tf.frame)
+		if sh.deliver(&f, tf.frame) {
+			hold.Reset(reorderHold)
+		}
 	}
 }
 
-func (sh *shaper) deliver(frame []byte) {
-	if sh.drop > 0 && sh.rng.Float64() < sh.drop {
-		return
+// deliver writes a frame as the drop, duplicate and reorder faults say;
+// it reports whether it held the frame back.
+func (sh *shaper) deliver(f *FaultSet, frame []byte) bool {
+	if f.DropRate > 0 && sh.rng.Float64() < f.DropRate {
+		return false
 	}
-	if sh.reorder > 0 && sh.held == nil && sh.rng.Float64() < sh.reorder {
+	if f.ReorderRate > 0 && sh.held == nil && sh.rng.Float64() < f.ReorderRate {
 		sh.held = frame
-		return
+		return true
 	}
 	_ = sh.l.write(frame)
-	if sh.dup > 0 && sh.rng.Float64() < sh.dup {
+	if f.DuplicateRate > 0 && sh.rng.Float64() < f.DuplicateRate {
 		_ = sh.l.write(frame)
 	}
 	if h := sh.held; h != nil {
 		sh.held = nil
 		_ = sh.l.write(h)
 	}
+	return false
 }
 
 func (sh *shaper) wait(d time.Duration) bool {
@@ -132,30 +170,48 @@ func (sh *shaper) wait(d time.Duration) bool {
 // drain waits (briefly) until the queued frames have been written, so that
 // a channel_closed sent next does not overtake them.
 func (sh *shaper) drain() {
-	if sh == nil || sh.direct {
+	if sh == nil {
+		return
+	}
+	sh.mu.Lock()
+	started, q, stop := sh.started, sh.q, sh.stop
+	sh.mu.Unlock()
+	if !started {
 		return
 	}
 	marker := make(chan struct{})
 	t := time.NewTimer(2 * time.Second)
 	defer t.Stop()
 	select {
-	case sh.q <- timedFrame{marker: marker}:
+	case q <- timedFrame{marker: marker}:
 	case <-t.C:
 		return
-	case <-sh.stop:
+	case <-stop:
 		return
 	}
 	select {
 	case <-marker:
 	case <-t.C:
-	case <-sh.stop:
+	case <-stop:
 	}
 }
 
+// close stops the delay line (frames still in it are lost, as on a link
+// that went down) and waits for its goroutine.
 func (sh *shaper) close() {
-	if sh == nil || sh.direct {
+	if sh == nil {
 		return
 	}
-	sh.once.Do(func() { close(sh.stop) })
-	sh.done.Wait()
+	sh.mu.Lock()
+	if sh.closed {
+		sh.mu.Unlock()
+		return
+	}
+	sh.closed = true
+	started, stop := sh.started, sh.stop
+	sh.mu.Unlock()
+	if started {
+		close(stop)
+		sh.done.Wait()
+	}
 }
