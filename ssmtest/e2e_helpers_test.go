@@ -1,0 +1,308 @@
+package ssmtest_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ssmssh/ssmssh/ssmclient"
+	"github.com/ssmssh/ssmssh/ssmtest"
+)
+
+// e2eTimeout bounds each blocking step of the end-to-end tests (I/O
+// deadlines, waits for the emulator to notice something).
+const e2eTimeout = 60 * time.Second
+
+// testLog collects the diagnostics of the emulator, the built-in agents
+// and the client. It keeps them quiet while a test passes and prints the
+// last lines when it fails (or always, with -v and SSMTEST_LOG set); tests
+// also search it for what a component reported. It is safe to use from
+// goroutines that outlive the test.
+type testLog struct {
+	mu    sync.Mutex
+	lines []string
+	done  bool
+}
+
+// maxLogLines bounds what a testLog keeps (the newest lines win).
+const maxLogLines = 4000
+
+func newTestLog(t *testing.T) *testLog {
+	l := &testLog{}
+	// Registered first, so it runs last: after the server and sessions
+	// closed, when nothing logs any more.
+	t.Cleanup(func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.done = true
+		if t.Failed() || testing.Verbose() && os.Getenv("SSMTEST_LOG") != "" {
+			t.Logf("log (last %d lines):\n%s", len(l.lines), strings.Join(l.lines, "\n"))
+		}
+	})
+	return l
+}
+
+// Logf records a line; it matches the Logf fields of every component.
+func (l *testLog) Logf(format string, args ...any) {
+	line := time.Now().Format("15:04:05.000 ") + fmt.Sprintf(format, args...)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.done {
+		return
+	}
+	if len(l.lines) == maxLogLines {
+		l.lines = append(l.lines[:0], l.lines[maxLogLines/2:]...)
+	}
+	l.lines = append(l.lines, line)
+}
+
+// count returns how many lines contain sub.
+func (l *testLog) count(sub string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, line := range l.lines {
+		if strings.Contains(line, sub) {
+			n++
+		}
+	}
+	return n
+}
+
+// env is an emulator with its built-in agents and a client for it.
+type env struct {
+	s      *ssmtest.Server
+	client *ssmclient.Client
+	log    *testLog
+}
+
+// newEnv starts an emulator (Logf is set to the test's log) and a client
+// made from its AWSConfig. Close runs in t.Cleanup and must report no
+// leaked sessions: every test ends its sessions.
+func newEnv(t *testing.T, opts ssmtest.Options) *env {
+	t.Helper()
+	log := newTestLog(t)
+	if opts.Logf == nil {
+		opts.Logf = log.Logf
+	}
+	s, err := ssmtest.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := s.AWSConfig(t.Context())
+	if err != nil {
+		s.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		cfg.HTTPClient.(*http.Client).CloseIdleConnections()
+	})
+	return &env{s: s, client: ssmclient.NewClientFromConfig(cfg), log: log}
+}
+
+// start starts a session with the client and closes it in t.Cleanup.
+func (e *env) start(t *testing.T, in ssmclient.StartInput) *ssmclient.Session {
+	t.Helper()
+	if in.Logf == nil {
+		in.Logf = e.log.Logf
+	}
+	sess, err := e.client.StartSession(t.Context(), in)
+	if err != nil {
+		t.Fatalf("StartSession(%s on %s): %v", in.DocumentName, in.Target, err)
+	}
+	t.Cleanup(func() { sess.Close() })
+	return sess
+}
+
+// startPort starts an AWS-StartSSHSession (basic port session) to a port
+// of the instance that the test mapped with Fleet.SetPort.
+func (e *env) startPort(t *testing.T, target, port string) *ssmclient.Session {
+	t.Helper()
+	return e.start(t, ssmclient.StartInput{
+		Target: target, DocumentName: ssmclient.DocumentSSH,
+		Parameters: map[string][]string{"portNumber": {port}},
+	})
+}
+
+// session returns the emulator's record of a session.
+func (e *env) session(t *testing.T, id string) *ssmtest.Session {
+	t.Helper()
+	rec, ok := e.s.Sessions().Get(id)
+	if !ok {
+		t.Fatalf("session %s unknown to the registry", id)
+	}
+	return rec
+}
+
+// waitState waits until a session has ended and returns its final state.
+func (e *env) waitEnded(t *testing.T, id string) ssmtest.SessionState {
+	t.Helper()
+	rec := e.session(t, id)
+	deadline := time.Now().Add(e2eTimeout)
+	for {
+		switch st := rec.State(); st {
+		case ssmtest.SessionTerminated, ssmtest.SessionFailed:
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("session %s still %s after %v", id, rec.State(), e2eTimeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// echoServer starts a loopback TCP server that echoes what it reads, for
+// the port sessions to reach; it stops in t.Cleanup.
+func echoServer(t *testing.T) string {
+	t.Helper()
+	addr, _ := countingEchoServer(t)
+	return addr
+}
+
+// countingEchoServer is echoServer that also counts the connections it
+// accepted.
+func countingEchoServer(t *testing.T) (string, *atomic.Int32) {
+	t.Helper()
+	var accepted atomic.Int32
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		conns = map[net.Conn]bool{}
+		wg    sync.WaitGroup
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			mu.Lock()
+			conns[c] = true
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, _ = io.Copy(c, c)
+				c.Close()
+				mu.Lock()
+				delete(conns, c)
+				mu.Unlock()
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return ln.Addr().String(), &accepted
+}
+
+// randomData returns n bytes from a seeded generator (fast, and the same
+// in a rerun).
+func randomData(n int, seed uint64) []byte {
+	b := make([]byte, n)
+	r := rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8), byte(seed >> 16), 1})
+	_, _ = r.Read(b)
+	return b
+}
+
+// echoRoundTrip writes n bytes to c while reading the echo, and fails the
+// test unless the echo has the same SHA-256. It returns the time taken.
+func echoRoundTrip(t *testing.T, c net.Conn, n int, seed uint64) time.Duration {
+	t.Helper()
+	start := time.Now()
+	if err := echoCheck(c, n, seed); err != nil {
+		t.Fatal(err)
+	}
+	return time.Since(start)
+}
+
+// deadliner is a connection with I/O deadlines (net.Conn, smux.Stream).
+type deadliner interface {
+	io.ReadWriter
+	SetDeadline(time.Time) error
+}
+
+// echoCheck writes n bytes to c while reading the echo, and reports an
+// echo that differs.
+func echoCheck(c deadliner, n int, seed uint64) error {
+	data := randomData(n, seed)
+	if err := c.SetDeadline(time.Now().Add(e2eTimeout)); err != nil {
+		return err
+	}
+	defer c.SetDeadline(time.Time{})
+	written := make(chan error, 1)
+	go func() {
+		_, err := c.Write(data)
+		written <- err
+	}()
+	h := sha256.New()
+	got, err := io.Copy(h, io.LimitReader(c, int64(n)))
+	if werr := <-written; werr != nil {
+		return fmt.Errorf("write: %w", werr)
+	}
+	if err != nil || got != int64(n) {
+		return fmt.Errorf("read %d of %d echoed bytes: %v", got, n, err)
+	}
+	if want := sha256.Sum256(data); !bytes.Equal(h.Sum(nil), want[:]) {
+		return fmt.Errorf("echo of %d bytes has SHA-256 %x, want %x", n, h.Sum(nil), want)
+	}
+	return nil
+}
+
+// sessionEnded returns the SessionEndedError in err's chain, failing the
+// test when there is none.
+func sessionEnded(t *testing.T, err error) *ssmclient.SessionEndedError {
+	t.Helper()
+	var se *ssmclient.SessionEndedError
+	if !errors.As(err, &se) {
+		t.Fatalf("error %v (%T), want a SessionEndedError", err, err)
+	}
+	return se
+}
+
+// goroutineBaseline returns a function that fails the test when, within a
+// bounded wait, the process does not return to the number of goroutines it
+// has now. Call the returned function after everything was closed.
+func goroutineBaseline(t *testing.T) func() {
+	t.Helper()
+	before := runtime.NumGoroutine()
+	return func() {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for runtime.NumGoroutine() > before {
+			if time.Now().After(deadline) {
+				buf := make([]byte, 1<<20)
+				t.Fatalf("%d goroutines, %d before the test:\n%s",
+					runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
