@@ -149,7 +149,7 @@ func (e *env) session(t *testing.T, id string) *ssmtest.Session {
 	return rec
 }
 
-// waitState waits until a session has ended and returns its final state.
+// waitEnded waits until a session has ended and returns its final state.
 func (e *env) waitEnded(t *testing.T, id string) ssmtest.SessionState {
 	t.Helper()
 	rec := e.session(t, id)

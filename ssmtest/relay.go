@@ -158,11 +158,11 @@ func (r *relay) pump(s side, l *link) {
 			r.g.logf("ssmtest: session %s: from %s: %v", r.id, s, err)
 			continue
 		}
+		f := r.g.s.faults()
 		switch m.Type {
 		case protocol.TypeInputStreamData, protocol.TypeOutputStreamData:
 			r.g.s.sessions.Touch(r.id)
 			if s == sideClient {
-				f := r.g.s.faults()
 				if m.PayloadType == protocol.PayloadHandshakeResponse && f.HandshakeNeverAnswered {
 					continue // the fault: the agent never hears the client's answer
 				}
@@ -171,17 +171,17 @@ func (r *relay) pump(s side, l *link) {
 				}
 			}
 		}
-		r.forward(s.other(), frame)
+		r.forward(s.other(), frame, &f)
 	}
 }
 
-// forward writes a frame to side to, through that side's shaper.
-func (r *relay) forward(to side, frame []byte) {
+// forward writes a frame to side to, through that side's shaper, under
+// the faults f in force.
+func (r *relay) forward(to side, frame []byte, f *FaultSet) {
 	r.mu.Lock()
 	sh := r.shapers[to]
 	var kill *link
 	if sh != nil && to == sideClient {
-		f := r.g.s.faults()
 		r.toClient += int64(len(frame))
 		if f.KillClientWebsocketAfterBytes > 0 && r.toClient >= f.KillClientWebsocketAfterBytes &&
 			(f.KillClientWebsocketTimes == 0 || r.kills < f.KillClientWebsocketTimes) {
@@ -197,7 +197,7 @@ func (r *relay) forward(to side, frame []byte) {
 		return
 	}
 	if sh != nil {
-		sh.push(frame)
+		sh.push(frame, f)
 	}
 }
 

@@ -57,9 +57,9 @@ func (f *FaultSet) shapesLink() bool {
 	return f.Latency > 0 || f.BandwidthBytesPerSec > 0 || f.DropRate > 0 || f.DuplicateRate > 0 || f.ReorderRate > 0
 }
 
-// push queues a frame (owned by the shaper from now on).
-func (sh *shaper) push(frame []byte) {
-	f := sh.faults()
+// push queues a frame (owned by the shaper from now on) under the faults
+// f in force.
+func (sh *shaper) push(frame []byte, f *FaultSet) {
 	sh.mu.Lock()
 	if !sh.started {
 		if !f.shapesLink() || sh.closed {
