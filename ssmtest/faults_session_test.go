@@ -27,6 +27,7 @@ func (e *env) startErr(t *testing.T, in ssmclient.StartInput) error {
 		sess.Close()
 		t.Fatalf("StartSession(%q on %s) succeeded, want an error", in.DocumentName, in.Target)
 	}
+	t.Logf("the user sees: %v", err)
 	return err
 }
 
