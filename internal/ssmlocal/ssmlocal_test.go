@@ -1,0 +1,61 @@
+package ssmlocal
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestDemo runs the whole walk-through: the real ssmproxy binary, built
+// here, under the real OpenSSH ssh and scp against a fresh emulator.
+func TestDemo(t *testing.T) {
+	bin := t.TempDir()
+	build := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "github.com/ssmssh/ssmssh/cmd/ssmproxy")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build ssmproxy: %v\n%s", err, out)
+	}
+	var stdout, stderr bytes.Buffer
+	code := Main(t.Context(), []string{"demo", "--bin", bin}, IO{Stdout: &stdout, Stderr: &stderr})
+	t.Log(stdout.String())
+	if code != 0 {
+		t.Fatalf("demo exited %d: %s", code, stderr.String())
+	}
+	out := stdout.String()
+	if !strings.Contains(out, "demo: every step passed") {
+		t.Fatal("the demo did not report success")
+	}
+	if _, err := exec.LookPath("ssh"); err == nil && strings.Contains(out, "skipped:") {
+		t.Fatalf("steps were skipped although OpenSSH is installed")
+	}
+	for _, want := range []string{"hello from Linux", "hello over ssmproxy", "remote exit status 3",
+		"resolved by name", "path /request-0", "is not connected to Session Manager"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q", want)
+		}
+	}
+}
+
+func TestEnvLines(t *testing.T) {
+	got := exportLines([]string{"AWS_REGION=us-east-1", "AWS_CA_BUNDLE=/tmp/a b/ca.pem", "X=it's"})
+	want := "export AWS_REGION=us-east-1\nexport AWS_CA_BUNDLE='/tmp/a b/ca.pem'\nexport X='it'\\''s'\n"
+	if got != want {
+		t.Fatalf("exportLines:\n%s\nwant\n%s", got, want)
+	}
+	dir := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	if code := Main(t.Context(), []string{"env", "--state-dir", dir}, IO{Stdout: &stdout, Stderr: &stderr}); code != 1 ||
+		!strings.Contains(stderr.String(), "no running emulator") {
+		t.Fatalf("env without an emulator: %d %q", code, stderr.String())
+	}
+	if err := os.WriteFile(filepath.Join(dir, "env.sh"), []byte(got), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stdout.Reset()
+	if code := Main(t.Context(), []string{"env", "--state-dir", dir}, IO{Stdout: &stdout, Stderr: &stderr}); code != 0 ||
+		stdout.String() != got {
+		t.Fatalf("env: %d %q", code, stdout.String())
+	}
+}
