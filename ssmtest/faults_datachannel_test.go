@@ -106,10 +106,10 @@ func TestFaultLatency(t *testing.T) {
 	echoRoundTrip(t, s, 256<<10, 9)
 }
 
-// TestFaultBandwidth: a 256 KiB/s cap bounds the rate of a transfer, also
+// TestFaultBandwidth: a 512 KiB/s cap bounds the rate of a transfer, also
 // after the session was idle (idle time is not banked as a burst).
 func TestFaultBandwidth(t *testing.T) {
-	const bps, size = 256 << 10, 512 << 10
+	const bps, size = 512 << 10, 512 << 10
 	_, s := echoSession(t, ssmtest.FaultSet{BandwidthBytesPerSec: bps})
 	// An interactive session idles between bursts; a cap that saved the
 	// unused allowance would let the next burst through at full speed.
