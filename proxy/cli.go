@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/ssmssh/ssmssh/internal/iox"
 	"github.com/ssmssh/ssmssh/internal/version"
 	"github.com/ssmssh/ssmssh/ssmclient"
 )
@@ -164,9 +165,9 @@ func (c *CLI) config(args []string) int {
 // ConfigBlock returns an ~/.ssh/config block routing instance ids, and
 // names ending in suffix, through ssmproxy at exe.
 func ConfigBlock(exe, suffix, profile string) string {
-	cmd := quoteArg(exe)
+	cmd := iox.ShellQuote(exe)
 	if profile != "" {
-		cmd += " --profile " + quoteArg(profile)
+		cmd += " --profile " + iox.ShellQuote(profile)
 	}
 	var b strings.Builder
 	b.WriteString("# Reach EC2 instances through AWS Systems Manager Session Manager (ssmproxy).\n")
@@ -175,18 +176,7 @@ func ConfigBlock(exe, suffix, profile string) string {
 	if suffix != "" {
 		b.WriteString("\n# By EC2 Name tag, private DNS name or private IP: ssh web-1" + suffix + "\n")
 		fmt.Fprintf(&b, "Host *%s\n", suffix)
-		fmt.Fprintf(&b, "    ProxyCommand %s --suffix %s %%h %%p\n", cmd, quoteArg(suffix))
+		fmt.Fprintf(&b, "    ProxyCommand %s --suffix %s %%h %%p\n", cmd, iox.ShellQuote(suffix))
 	}
 	return b.String()
-}
-
-// quoteArg quotes s for ssh_config's ProxyCommand (run by the shell).
-func quoteArg(s string) string {
-	if s != "" && strings.IndexFunc(s, func(r rune) bool {
-		return !(r == '/' || r == '.' || r == '-' || r == '_' || r == '+' || r == ':' ||
-			r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
-	}) < 0 {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

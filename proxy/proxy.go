@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 
+	"github.com/ssmssh/ssmssh/internal/iox"
 	"github.com/ssmssh/ssmssh/ssmclient"
 )
 
@@ -85,7 +86,7 @@ func Run(ctx context.Context, cfg Config, rw io.ReadWriteCloser) error {
 		rw.Close()
 	})
 	defer stop()
-	err = Join(sess, rw)
+	err = iox.Join(sess, rw, DrainTimeout)
 	if cerr := sess.Close(); err == nil && cerr != nil {
 		logf("closing session %s: %v", sess.ID, cerr)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/ssmssh/ssmssh/internal/iox"
 )
 
 // Forward is one local forwarding (-L, LocalForward): connections to the
@@ -311,41 +312,5 @@ func (f *Forwarder) forward(local net.Conn) {
 		return
 	}
 	defer f.track(remote, false)
-	Join(local, remote)
-}
-
-// closeWriter is a connection that can half-close.
-type closeWriter interface{ CloseWrite() error }
-
-// Join copies between a and b in both directions until both have ended,
-// passing each EOF on as a half-close (CloseWrite) where the other side
-// supports it, and then closes both. It returns the first error other
-// than EOF, if any.
-func Join(a, b io.ReadWriteCloser) error {
-	errc := make(chan error, 2)
-	cp := func(dst, src io.ReadWriteCloser) {
-		_, err := io.Copy(dst, src)
-		if cw, ok := dst.(closeWriter); ok && err == nil {
-			if cw.CloseWrite() == nil {
-				errc <- nil
-				return
-			}
-		}
-		// No half-close (or a failure): nothing more can flow this way,
-		// nor usefully the other; end both.
-		a.Close()
-		b.Close()
-		errc <- err
-	}
-	go cp(a, b)
-	go cp(b, a)
-	err1, err2 := <-errc, <-errc
-	a.Close()
-	b.Close()
-	for _, err := range []error{err1, err2} {
-		if err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.EOF) {
-			return err
-		}
-	}
-	return nil
+	_ = iox.Join(local, remote, 0)
 }
