@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/creack/pty"
@@ -118,6 +119,13 @@ func runTerminal(ctx context.Context, ms protocol.MessageStream, args []string, 
 	select {
 	case err := <-pumped:
 		if err != nil {
+			// When the stream ends, sending fails as receiving reports the
+			// end: that is the stream's orderly end, not a pump failure.
+			select {
+			case inErr := <-ended:
+				return succeeded(), inErr
+			case <-time.After(100 * time.Millisecond):
+			}
 			return failed(""), err
 		}
 		stopped = true
