@@ -15,6 +15,10 @@ func main() {
 	// SIGHUP is what OpenSSH sends its ProxyCommand; every signal ends the
 	// session cleanly (TerminateSession) before exiting.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
+	// When ssh dies, writes to stdout fail with EPIPE. Unless SIGPIPE is
+	// ignored, Go kills the process on such a write to fd 1, before it can
+	// terminate the session.
+	signal.Ignore(syscall.SIGPIPE)
 	in, out := proxy.PollableStdio()
 	cli := &proxy.CLI{Stdin: in, Stdout: out, Stderr: os.Stderr}
 	code := cli.Main(ctx, os.Args[1:])
