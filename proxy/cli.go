@@ -97,18 +97,23 @@ func (c *CLI) Main(ctx context.Context, args []string) int {
 		}
 	}
 	if err := Run(ctx, cfg, &Stdio{In: c.Stdin, Out: c.Stdout}); err != nil {
-		fmt.Fprintf(c.Stderr, "ssmproxy: %s\n", userMessage(err))
+		port := cfg.Port
+		if v := p["portNumber"]; len(v) > 0 {
+			port = v[0]
+		}
+		fmt.Fprintf(c.Stderr, "ssmproxy: %s\n", userMessage(err, port))
 		return 1
 	}
 	return 0
 }
 
 // userMessage is the one line a user sees for err: the explanation
-// without the layers' package prefixes.
-func userMessage(err error) string {
+// without the layers' package prefixes. port is the session's remote
+// port, for the hints to the agent's failure texts.
+func userMessage(err error, port string) string {
 	var ended *ssmclient.SessionEndedError
 	if errors.As(err, &ended) {
-		return "the session ended: " + strings.TrimSpace(ended.Output)
+		return "the session ended: " + explainAgentText(ended.Output, port)
 	}
 	var ex *ssmclient.Error
 	if errors.As(err, &ex) {
@@ -144,7 +149,18 @@ func (c *CLI) config(args []string) int {
 	fs.SetOutput(c.Stderr)
 	suffix := fs.String("suffix", ssmclient.DefaultHostSuffix, "host-name `suffix` routed by name")
 	profile := fs.String("profile", "", "AWS `profile` to pin in the block")
+	fs.Usage = func() {
+		_, _ = io.WriteString(c.Stderr, "usage: ssmproxy config [--suffix .ssm] [--profile name]\n\nPrints an ~/.ssh/config block that routes ssh through ssmproxy.\n\n")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
 		return 2
 	}
 	exe := c.Executable

@@ -58,7 +58,7 @@ func Run(ctx context.Context, cfg Config, rw io.ReadWriteCloser) error {
 	resolver := ssmclient.Resolver{API: client.EC2, Suffix: suffix}
 	target, err := resolver.Resolve(ctx, cfg.Host)
 	if err != nil {
-		return ssmclient.Explain(err)
+		return explainResolve(cfg.Host, err)
 	}
 	if target.Name != "" {
 		logf("%s is %s", cfg.Host, target.ID)
@@ -78,7 +78,7 @@ func Run(ctx context.Context, cfg Config, rw io.ReadWriteCloser) error {
 		Target: target.ID, DocumentName: doc, Parameters: params, Logf: logf,
 	})
 	if err != nil {
-		return err
+		return diagnoseNotConnected(ctx, client.EC2, client.Config.Region, target, err)
 	}
 	logf("session %s open to %s", sess.ID, target.ID)
 	stop := context.AfterFunc(ctx, func() {
