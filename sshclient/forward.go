@@ -135,6 +135,9 @@ func splitForward(s string) ([]string, error) {
 				return nil, errors.New("unterminated [")
 			}
 			field, s = s[1:end], s[end+1:]
+			if strings.IndexByte(field, '[') >= 0 {
+				return nil, errors.New("[ inside []")
+			}
 			if s != "" && s[0] != ':' && s[0] != '/' {
 				return nil, errors.New("junk after ]")
 			}

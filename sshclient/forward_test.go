@@ -41,7 +41,7 @@ func TestParseForward(t *testing.T) {
 			t.Errorf("%q: String() = %q parses to %+v, %v", tt.spec, got.String(), again, err)
 		}
 	}
-	for _, bad := range []string{"", "80", "80:host", "a:b:c", "1:2:3:4:5", "8080:host:0", "8080:host:70000", "[::1:80:h:1", "8080::80"} {
+	for _, bad := range []string{"", "80", "80:host", "a:b:c", "1:2:3:4:5", "8080:host:0", "8080:host:70000", "[::1:80:h:1", "8080::80", "0:[[]:1"} {
 		if f, err := ParseForward(bad); err == nil {
 			t.Errorf("ParseForward(%q) = %+v, want an error", bad, f)
 		}

@@ -126,7 +126,7 @@ func parseSSMProxyArgs(p SSMProxy, args []string) (SSMProxy, bool) {
 			p.Parameters = value
 		}
 	}
-	if len(args) == 0 || len(args) > 2 {
+	if len(args) == 0 || len(args) > 2 || args[0] == "" {
 		return SSMProxy{}, false
 	}
 	p.Target = args[0]
@@ -230,10 +230,11 @@ func splitShell(s string) ([]string, error) {
 			}
 			inArg = true
 		case '\\':
+			// A backslash at the very end stays literal, as sh keeps it.
 			if i+1 < len(s) {
 				i++
-				cur.WriteByte(s[i])
 			}
+			cur.WriteByte(s[i])
 			inArg = true
 		default:
 			cur.WriteByte(c)

@@ -35,6 +35,8 @@ func TestParseSSMProxy(t *testing.T) {
 		{cmd: "ssmproxy a b c"},
 		{cmd: "ssmproxy 'unterminated"},
 		{cmd: "sh -c"},
+		{cmd: `ssmproxy \`, ok: true, want: SSMProxy{Target: `\`}}, // sh keeps a final backslash
+		{cmd: "ssmproxy '' 22"},
 	}
 	for _, tt := range tests {
 		got, ok := parseSSMProxy(tt.cmd)
