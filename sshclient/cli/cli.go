@@ -52,9 +52,14 @@ func (c *SSH) Main(ctx context.Context, args []string) int {
 	if !ok {
 		return code
 	}
-	client, cfg, err := c.connect(ctx, o)
+	conn := Connect{
+		Program: "ssmssh", Destination: o.destination, ConfigFile: o.configFile, Settings: o.settings,
+		Profile: o.profile, Region: o.region, InstanceConnect: o.instanceConnect,
+		Verbose: o.verbose, Quiet: o.quiet, Stderr: c.Stderr, Env: c.Env,
+	}
+	client, cfg, err := conn.Dial(ctx)
 	if err != nil {
-		c.report(err)
+		Report(c.Stderr, "ssmssh", err)
 		return sshclient.ExitConnectionError
 	}
 	defer client.Close()
@@ -65,7 +70,7 @@ func (c *SSH) Main(ctx context.Context, args []string) int {
 	case errors.As(err, &exit) && exit.Signal() == "":
 		// The remote command's own status: nothing to say.
 	default:
-		c.report(err)
+		Report(c.Stderr, "ssmssh", err)
 	}
 	return code
 }
@@ -116,26 +121,19 @@ func (c *SSH) parse(args []string) (options, int, bool) {
 	return o, 0, true
 }
 
-func (c *SSH) getenv(k string) string {
-	if c.Env != nil {
-		return c.Env(k)
-	}
-	return os.Getenv(k)
-}
-
-// report prints err as the one line a user sees, or a changed host key's
-// full warning.
-func (c *SSH) report(err error) {
+// Report prints err to w as the one line a user sees, prefixed with the
+// program's name, or a changed host key's full warning.
+func Report(w io.Writer, program string, err error) {
 	var changed *sshclient.HostKeyChangedError
 	if errors.As(err, &changed) {
-		_, _ = io.WriteString(c.Stderr, changed.Warning())
+		_, _ = io.WriteString(w, changed.Warning())
 		return
 	}
-	fmt.Fprintf(c.Stderr, "ssmssh: %s\n", userMessage(err))
+	fmt.Fprintf(w, "%s: %s\n", program, UserMessage(err))
 }
 
-// userMessage is err on one line without the layers' package prefixes.
-func userMessage(err error) string {
+// UserMessage is err on one line without the layers' package prefixes.
+func UserMessage(err error) string {
 	var ended *ssmclient.SessionEndedError
 	if errors.As(err, &ended) {
 		return "the session ended: " + strings.TrimSpace(ended.Output)
@@ -183,7 +181,7 @@ func (c *SSH) session(ctx context.Context, o options, client *ssh.Client, cfg *s
 			if cfg.ExitOnForwardFailure || o.noCommand {
 				return sshclient.ExitConnectionError, err
 			}
-			warnf("ssmssh: %s", userMessage(err))
+			warnf("ssmssh: %s", UserMessage(err))
 			continue
 		}
 		cfg.Logf("ssmssh: forwarding %s to %s", fw.Addr(), f.Remote())

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strconv"
 
 	"golang.org/x/crypto/ssh"
@@ -12,21 +14,64 @@ import (
 	"github.com/ssmssh/ssmssh/ssmclient"
 )
 
-// connect resolves the destination, starts a Session Manager session to
-// it and logs in over SSH. When login fails without any key to offer, or
-// with --instance-connect, an ephemeral key is pushed through EC2
-// Instance Connect and a new session tried once.
-func (c *SSH) connect(ctx context.Context, o options) (*ssh.Client, *sshclient.Config, error) {
-	logf := func(string, ...any) {}
-	if o.verbose {
-		logf = func(format string, args ...any) { fmt.Fprintf(c.Stderr, format+"\n", args...) }
+// Connect is how ssmssh, ssmscp and ssmsftp reach a destination: one
+// implementation of ssh_config resolution, AWS configuration, target
+// resolution, the default user, the Session Manager session and the SSH
+// login, so the three commands agree on every one of them.
+type Connect struct {
+	// Program names the command in diagnostics ("ssmssh").
+	Program string
+	// Destination is "[user@]target" as given on the command line.
+	Destination string
+	// ConfigFile is -F ("" for ~/.ssh/config, "none" for no file).
+	ConfigFile string
+	// Settings are ssh_config settings from flags, in order, as
+	// [sshclient.FlagSetting] makes them.
+	Settings []string
+	// Profile and Region override the AWS configuration.
+	Profile, Region string
+	// InstanceConnect logs in with a key pushed through EC2 Instance
+	// Connect instead of trying the configured keys first.
+	InstanceConnect bool
+	// Verbose prints diagnostics to Stderr; Quiet suppresses warnings.
+	Verbose, Quiet bool
+	// Stderr receives diagnostics and warnings (nil: os.Stderr).
+	Stderr io.Writer
+	// Env looks up environment variables (nil: os.Getenv).
+	Env func(string) string
+}
+
+func (o *Connect) getenv(k string) string {
+	if o.Env != nil {
+		return o.Env(k)
 	}
-	cfg, err := sshclient.Resolve(o.destination, sshclient.Options{
-		ConfigFile: o.configFile,
-		Settings:   o.settings,
-		Home:       c.getenv("HOME"),
+	return os.Getenv(k)
+}
+
+func (o *Connect) stderr() io.Writer {
+	if o.Stderr != nil {
+		return o.Stderr
+	}
+	return os.Stderr
+}
+
+// Dial resolves the destination, starts a Session Manager session to it
+// and logs in over SSH. When login fails without any key to offer, or
+// with InstanceConnect, an ephemeral key is pushed through EC2 Instance
+// Connect and a new session tried once. The returned Config is the
+// resolved one, with Logf and Warnf writing to Stderr.
+func (o *Connect) Dial(ctx context.Context) (*ssh.Client, *sshclient.Config, error) {
+	stderr := o.stderr()
+	logf := func(string, ...any) {}
+	if o.Verbose {
+		logf = func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) }
+	}
+	cfg, err := sshclient.Resolve(o.Destination, sshclient.Options{
+		ConfigFile: o.ConfigFile,
+		Settings:   o.Settings,
+		Home:       o.getenv("HOME"),
 		LookupEnv: func(k string) (string, bool) {
-			v := c.getenv(k)
+			v := o.getenv(k)
 			return v, v != ""
 		},
 		Logf: logf,
@@ -36,12 +81,16 @@ func (c *SSH) connect(ctx context.Context, o options) (*ssh.Client, *sshclient.C
 	}
 	cfg.Logf = logf
 	cfg.Warnf = func(format string, args ...any) {
-		if !o.quiet {
-			fmt.Fprintf(c.Stderr, format+"\n", args...)
+		if !o.Quiet {
+			fmt.Fprintf(stderr, format+"\n", args...)
 		}
 	}
+	prog := o.Program
+	if prog == "" {
+		prog = "ssmssh"
+	}
 
-	aws := ssmclient.AWSOptions{Profile: o.profile, Region: o.region}
+	aws := ssmclient.AWSOptions{Profile: o.Profile, Region: o.Region}
 	suffix := ssmclient.DefaultHostSuffix
 	if cfg.UsesSSMProxy {
 		if aws.Profile == "" {
@@ -63,7 +112,7 @@ func (c *SSH) connect(ctx context.Context, o options) (*ssh.Client, *sshclient.C
 	if err != nil {
 		return nil, nil, ssmclient.Explain(err)
 	}
-	logf("ssmssh: %s is %s", cfg.HostName, target.ID)
+	logf(prog+": %s is %s", cfg.HostName, target.ID)
 	cfg.HostName = target.ID
 
 	if cfg.User == "" {
@@ -76,7 +125,7 @@ func (c *SSH) connect(ctx context.Context, o options) (*ssh.Client, *sshclient.C
 		if err != nil {
 			return nil, nil, ssmclient.Explain(err)
 		}
-		logf("ssmssh: default user %s (%s)", user, source)
+		logf(prog+": default user %s (%s)", user, source)
 		if err := cfg.SetUser(user); err != nil {
 			return nil, nil, err
 		}
@@ -106,11 +155,11 @@ func (c *SSH) connect(ctx context.Context, o options) (*ssh.Client, *sshclient.C
 		if err != nil {
 			return ssmclient.Explain(err)
 		}
-		logf("ssmssh: pushed an ephemeral key for %s@%s through EC2 Instance Connect", cfg.User, target.InstanceID)
+		logf(prog+": pushed an ephemeral key for %s@%s through EC2 Instance Connect", cfg.User, target.InstanceID)
 		cfg.ExtraSigners = append([]ssh.Signer{signer}, cfg.ExtraSigners...)
 		return nil
 	}
-	if o.instanceConnect {
+	if o.InstanceConnect {
 		if err := push(); err != nil {
 			return nil, nil, err
 		}
@@ -120,9 +169,9 @@ func (c *SSH) connect(ctx context.Context, o options) (*ssh.Client, *sshclient.C
 	sc, err := dial()
 	var authErr *sshclient.AuthError
 	if err != nil && errors.As(err, &authErr) && len(authErr.Offered) == 0 && target.InstanceID != "" {
-		logf("ssmssh: no key to offer; trying EC2 Instance Connect")
+		logf(prog + ": no key to offer; trying EC2 Instance Connect")
 		if perr := push(); perr != nil {
-			return nil, nil, fmt.Errorf("%s; %s", userMessage(err), userMessage(perr))
+			return nil, nil, fmt.Errorf("%s; %s", UserMessage(err), UserMessage(perr))
 		}
 		sc, err = dial()
 	}

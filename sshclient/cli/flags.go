@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"flag"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/ssmssh/ssmssh/sshclient"
@@ -18,8 +20,15 @@ over AWS Systems Manager Session Manager.
 options:
 `
 
-// settingFlag is a repeatable flag that appends ssh_config settings
-// (-i, -l, -p, -L, -o) in command-line order.
+// SettingFlag returns a repeatable flag.Value that appends to settings
+// the ssh_config setting of ssh's flag -name (-i, -l, -p, -L, -o; see
+// [sshclient.FlagSetting]) in command-line order. Programs whose flag
+// differs from ssh's (scp's -P is ssh's -p) pass ssh's name.
+func SettingFlag(name string, settings *[]string) flag.Value {
+	return settingFlag{name: name, settings: settings}
+}
+
+// settingFlag is SettingFlag's value.
 type settingFlag struct {
 	name     string
 	settings *[]string
@@ -36,14 +45,31 @@ func (f settingFlag) Set(v string) error {
 	return nil
 }
 
-// boolFlags and valueFlags are the one-letter flags, for splitShort.
-const boolFlags, valueFlags = "NtTvq", "ilpFoL"
+// ShortFlags describes a command's OpenSSH-style flags for Split.
+type ShortFlags struct {
+	// Bool and Value are the one-letter flags without and with a value.
+	Bool, Value string
+	// Long are the multi-letter flags (given with one dash or two);
+	// LongValue those of them that take a value.
+	Long, LongValue []string
+}
 
-// splitShort rewrites OpenSSH's bundled short flags into what the flag
+// sshFlags are ssmssh's flags.
+var sshFlags = ShortFlags{
+	Bool: "NtTvq", Value: "ilpFoL",
+	Long:      []string{"profile", "region", "instance-connect", "help", "h"},
+	LongValue: []string{"profile", "region"},
+}
+
+func splitShort(args []string) []string { return sshFlags.Split(args) }
+
+// Split rewrites OpenSSH's bundled short flags into what the flag
 // package parses: "-NL spec" becomes "-N -L spec", "-p22" "-p 22", "-vvv"
-// "-v -v -v". It stops at the destination (the first non-flag), "--", or
+// "-v -v -v". It stops at the first non-flag (the destination), "--", or
 // anything else it does not recognise, leaving the rest untouched.
-func splitShort(args []string) []string {
+func (sf ShortFlags) Split(args []string) []string {
+	boolFlags, valueFlags := sf.Bool, sf.Value
+	isLong := func(n string) bool { return slices.Contains(sf.Long, n) }
 	var out []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -59,7 +85,7 @@ func splitShort(args []string) []string {
 		}
 		if n, _, _ := strings.Cut(name, "="); isLong(n) || strings.HasPrefix(a, "--") {
 			out = append(out, a) // -profile, -region=…: the flag package's long forms
-			if !strings.Contains(name, "=") && (n == "profile" || n == "region") && i+1 < len(args) {
+			if !strings.Contains(name, "=") && slices.Contains(sf.LongValue, n) && i+1 < len(args) {
 				i++
 				out = append(out, args[i])
 			}
@@ -92,13 +118,4 @@ func splitShort(args []string) []string {
 		out = append(out, expanded...)
 	}
 	return out
-}
-
-// isLong reports whether n is one of the multi-letter flags.
-func isLong(n string) bool {
-	switch n {
-	case "profile", "region", "instance-connect", "help", "h":
-		return true
-	}
-	return false
 }

@@ -36,8 +36,8 @@ func TestUserMessage(t *testing.T) {
 		{fmt.Errorf("sshclient: x: %w", context.Canceled), "interrupted"},
 		{errors.New("sshclient: a\n  b"), "a b"},
 	} {
-		if got := userMessage(tc.err); got != tc.want {
-			t.Errorf("userMessage(%v) = %q, want %q", tc.err, got, tc.want)
+		if got := UserMessage(tc.err); got != tc.want {
+			t.Errorf("UserMessage(%v) = %q, want %q", tc.err, got, tc.want)
 		}
 	}
 }
