@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -74,6 +75,9 @@ func (u *ptyUser) typ(s string) {
 		u.t.Fatalf("typing %q: %v", s, err)
 	}
 }
+
+// sizeOutput is the line `echo "SZ$(stty size)Z"` prints.
+var sizeOutput = regexp.MustCompile(`SZ(\d+ \d+)Z\r\n$`)
 
 // waitFor waits until the screen shows want (after offset bytes) and
 // returns the offset just past it.
@@ -176,15 +180,17 @@ func TestShell(t *testing.T) {
 			// separately; ask until the new size shows.
 			for i := 0; ; i++ {
 				u.typ("echo \"SZ$(stty size)Z\"\r")
-				o := u.waitFor("\r\nSZ", off)
-				end := u.waitFor("Z", o)
-				got := u.text()[o : end-1]
+				// The output may follow a prompt on the same line (the
+				// line was typed ahead), and the echoed command has
+				// Z" where the output has Z and a line end.
+				end := u.waitFor("Z\r\n", off)
+				m := sizeOutput.FindStringSubmatch(u.text()[off:end])
 				off = end
-				if got == "40 120" {
+				if m != nil && m[1] == "40 120" {
 					break
 				}
 				if i == 50 {
-					t.Fatalf("size after resize: %q", got)
+					t.Fatalf("size after resize: %q", m)
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
