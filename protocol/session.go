@@ -117,8 +117,15 @@ func (r Role) String() string {
 }
 
 // Defaults of SessionConfig.
+//
+// DefaultWindow bounds the data in flight: 2048 messages of the 1024-byte
+// payloads both peers send are 2 MiB, the bandwidth-delay product of
+// 50 MiB/s at 40 ms round-trip time, about what OpenSSH's own 2 MiB
+// channel window allows over such a link anyway. The plugin allows 10000
+// unacknowledged messages and the agent 100000; we stop lower to keep a
+// ProxyCommand small (each one holds its window in memory).
 const (
-	DefaultWindow            = 512
+	DefaultWindow            = 2048
 	DefaultRecvQueue         = 1024
 	DefaultMaxOutOfOrder     = 4096
 	DefaultMaxBufferedBytes  = 16 << 20

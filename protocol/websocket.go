@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -209,6 +210,8 @@ type WebsocketTransport struct {
 	wmu  sync.Mutex
 	once sync.Once
 	done chan struct{}
+	// scratch is ReadFrame's reusable read buffer.
+	scratch []byte
 	// readWait, when set, is how long a read may wait for a frame or a
 	// pong before the connection is taken for dead.
 	readWait time.Duration
@@ -231,7 +234,7 @@ func NewWebsocketTransport(c *websocket.Conn, logf func(string, ...any)) *Websoc
 // frame from the peer is reported with its reason.
 func (t *WebsocketTransport) ReadFrame() ([]byte, error) {
 	for {
-		mt, data, err := t.c.ReadMessage()
+		mt, data, err := t.readMessage()
 		if err != nil {
 			select {
 			case <-t.done: // closed here: whatever the peer answered
@@ -255,6 +258,33 @@ func (t *WebsocketTransport) ReadFrame() ([]byte, error) {
 		}
 		t.logf("protocol: websocket: skipping a %d-byte text message", len(data))
 	}
+}
+
+// readMessage reads the next message into the reusable scratch buffer
+// and returns an exactly sized copy: ReadMessage's io.ReadAll would hand
+// out a buffer grown in steps, about twice the frame, and frames wait in
+// the session's queues, so their capacity is memory held.
+func (t *WebsocketTransport) readMessage() (int, []byte, error) {
+	mt, r, err := t.c.NextReader()
+	if err != nil {
+		return mt, nil, err
+	}
+	buf := t.scratch[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return mt, nil, err
+		}
+	}
+	t.scratch = buf
+	return mt, bytes.Clone(buf), nil
 }
 
 // WriteFrame sends frame as one binary message.
