@@ -16,8 +16,10 @@ build: ## build every command into ./bin
 	@mkdir -p $(BIN)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
 
-test: ## run all tests with the race detector, then every fuzz target briefly
+test: ## run all tests with the race detector, every benchmark once, then every fuzz target briefly
 	$(GO) test -race -timeout 30m ./...
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 10m ./... >/dev/null || \
+		$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 10m ./...
 	$(MAKE) --no-print-directory fuzz FUZZTIME=3s
 
 lint: ## gofmt, go vet and staticcheck

@@ -1,0 +1,307 @@
+package proxy_test
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ssmssh/ssmssh/internal/e2etest"
+	"github.com/ssmssh/ssmssh/ssmtest"
+)
+
+// Environment variables that configure BenchmarkProxy.
+const (
+	// benchSizeEnv is the size of each scp transfer: bytes, or a number
+	// with a KiB, MiB or GiB suffix (default 256MiB, and 8MiB when
+	// -benchtime is 1x, as in CI).
+	benchSizeEnv = "SSMPROXY_BENCH_SIZE"
+	// benchJSONEnv is where the results go (default bench-proxy.json at
+	// the module root; in a temporary directory with -benchtime=1x).
+	benchJSONEnv = "SSMPROXY_BENCH_JSON"
+)
+
+// benchRTT is the emulated round-trip time of the slow runs.
+const benchRTT = 40 * time.Millisecond
+
+// benchRow is one line of BenchmarkProxy's table and JSON.
+type benchRow struct {
+	Name  string  `json:"name"`
+	Path  string  `json:"path"` // "ssmproxy" or "direct"
+	RTTms int     `json:"rtt_ms"`
+	Bytes int64   `json:"bytes,omitempty"`
+	Runs  int     `json:"runs"`
+	MiBps float64 `json:"mib_per_s,omitempty"`
+	// OfDirect is MiBps as a share of the direct scp in the same
+	// direction; OfZeroRTT, of the ssmproxy figure at 0 ms.
+	OfDirect  float64 `json:"of_direct,omitempty"`
+	OfZeroRTT float64 `json:"of_zero_rtt,omitempty"`
+	// Millis is the mean wall time of one run (ssh true).
+	Millis float64 `json:"ms_per_run,omitempty"`
+	// ProxyPeakRSSMiB is the largest VmHWM of the ssmproxy processes;
+	// ProxyCPUPerGiB their CPU seconds per GiB moved.
+	ProxyPeakRSSMiB float64 `json:"ssmproxy_peak_rss_mib,omitempty"`
+	ProxyCPUPerGiB  float64 `json:"ssmproxy_cpu_s_per_gib,omitempty"`
+	ProxyCPUms      float64 `json:"ssmproxy_cpu_ms_per_run,omitempty"`
+}
+
+// benchReport is the JSON BenchmarkProxy writes.
+type benchReport struct {
+	Date      time.Time  `json:"date"`
+	GoVersion string     `json:"go_version"`
+	CPUs      int        `json:"cpus"`
+	Race      bool       `json:"race"`
+	Size      int64      `json:"transfer_bytes"`
+	Rows      []benchRow `json:"rows"`
+}
+
+// BenchmarkProxy measures ssmproxy under the real scp and ssh, against
+// sshd behind the emulator (in this process, sharing the CPUs): scp
+// throughput down and up through ssmproxy at 0 ms and 40 ms emulated
+// round-trip time beside the same scp straight to sshd on loopback, the
+// time of "ssh target true", and ssmproxy's peak RSS and CPU time per GiB
+// (from wait4 of each ssmproxy, which runs under a wrapper). It prints a
+// table and writes it as JSON (see benchSizeEnv and benchJSONEnv).
+func BenchmarkProxy(b *testing.B) {
+	e2etest.RequireTools(b, "scp")
+	size, oneShot := benchSize(b)
+	e := e2etest.Start(b, e2etest.Options{})
+	e.RusageDir = b.TempDir()
+	local, remote := filepath.Join(e.Dir, "local"), filepath.Join(e.Dir, "remote")
+	e2etest.RandomFile(b, filepath.Join(local, "up.bin"), size, 1)
+	e2etest.RandomFile(b, filepath.Join(remote, "down.bin"), size, 2)
+	proxyHost, directHost := e.Instance+":", "127.0.0.1:"
+	var rows []benchRow
+
+	scp := func(path string, rtt time.Duration, dir string) {
+		name := fmt.Sprintf("scp-%s/%s/rtt=%dms", dir, path, rtt.Milliseconds())
+		b.Run(name, func(b *testing.B) {
+			e.Server.Faults().Set(func(f *ssmtest.FaultSet) { f.Latency = rtt })
+			opts, host := e.SSHOptions(), proxyHost
+			if path == "direct" {
+				opts, host = e.DirectSSHOptions(), directHost
+			}
+			from, to := filepath.Join(local, "up.bin"), host+filepath.Join(remote, "up.copy")
+			check := filepath.Join(remote, "up.copy")
+			if dir == "down" {
+				from, to = host+filepath.Join(remote, "down.bin"), filepath.Join(local, "down.copy")
+				check = filepath.Join(local, "down.copy")
+			}
+			b.SetBytes(size)
+			runs := 0
+			for b.Loop() {
+				os.Remove(check)
+				e2etest.RunProc(b, e.Command("scp", append(opts, "-q", from, to)...)).MustSucceed(b)
+				if fi, err := os.Stat(check); err != nil || fi.Size() != size {
+					b.Fatalf("the copy: %v, %v; want %d bytes", fi, err, size)
+				}
+				runs++
+			}
+			row := benchRow{Name: "scp " + dir, Path: path, RTTms: int(rtt.Milliseconds()), Bytes: size, Runs: runs,
+				MiBps: float64(size) * float64(runs) / (1 << 20) / b.Elapsed().Seconds()}
+			addUsage(b, e, &row, float64(size)*float64(runs))
+			b.ReportMetric(row.MiBps, "MiB/s")
+			rows = append(rows, row)
+		})
+	}
+	sshTrue := func(path string, rtt time.Duration) {
+		b.Run(fmt.Sprintf("ssh-true/%s/rtt=%dms", path, rtt.Milliseconds()), func(b *testing.B) {
+			e.Server.Faults().Set(func(f *ssmtest.FaultSet) { f.Latency = rtt })
+			opts, host := e.SSHOptions(), e.Instance
+			if path == "direct" {
+				opts, host = e.DirectSSHOptions(), "127.0.0.1"
+			}
+			runs := 0
+			for b.Loop() {
+				e2etest.RunProc(b, e.Command("ssh", append(opts, host, "true")...)).MustSucceed(b)
+				runs++
+			}
+			row := benchRow{Name: "ssh true", Path: path, RTTms: int(rtt.Milliseconds()), Runs: runs,
+				Millis: float64(b.Elapsed().Microseconds()) / 1000 / float64(runs)}
+			addUsage(b, e, &row, 0)
+			b.ReportMetric(row.Millis, "ms/run")
+			rows = append(rows, row)
+		})
+	}
+
+	for _, dir := range []string{"down", "up"} {
+		scp("direct", 0, dir)
+		scp("ssmproxy", 0, dir)
+		scp("ssmproxy", benchRTT, dir)
+	}
+	sshTrue("direct", 0)
+	sshTrue("ssmproxy", 0)
+	sshTrue("ssmproxy", benchRTT)
+	e.Server.Faults().Set(func(f *ssmtest.FaultSet) { f.Latency = 0 })
+	waitSessionsEnded(b, e.Server, -1)
+
+	relate(rows)
+	// The table goes to stdout: the log of a benchmark that only runs
+	// sub-benchmarks is not printed.
+	note := ""
+	if oneShot {
+		note = " (-benchtime=1x: a small smoke run)"
+	}
+	fmt.Printf("\nssmproxy through the emulator vs straight to sshd, %s per scp%s:\n%s\n", formatSize(size), note, table(rows))
+	out := os.Getenv(benchJSONEnv)
+	if out == "" {
+		out = filepath.Join(moduleRoot(b), "bench-proxy.json")
+		if oneShot {
+			out = filepath.Join(b.TempDir(), "bench-proxy.json")
+		}
+	}
+	report := benchReport{Date: time.Now().UTC(), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(),
+		Race: e2etest.RaceEnabled, Size: size, Rows: rows}
+	js, err := json.MarshalIndent(report, "", "  ")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(out, append(js, '\n'), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	fmt.Printf("wrote %s\n\n", out)
+}
+
+// addUsage folds the ssmproxy runs' resource usage into row.
+func addUsage(b *testing.B, e *e2etest.Env, row *benchRow, moved float64) {
+	b.Helper()
+	usage, err := e2etest.ReadUsage(e.RusageDir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(usage) == 0 {
+		return
+	}
+	var cpu time.Duration
+	var peak int64
+	for _, u := range usage {
+		cpu += u.CPU()
+		peak = max(peak, u.MaxRSSKiB)
+	}
+	row.ProxyPeakRSSMiB = float64(peak) / 1024
+	row.ProxyCPUms = float64(cpu.Microseconds()) / 1000 / float64(len(usage))
+	if moved > 0 {
+		row.ProxyCPUPerGiB = cpu.Seconds() / (moved / (1 << 30))
+	}
+	b.ReportMetric(row.ProxyPeakRSSMiB, "ssmproxy-RSS-MiB")
+}
+
+// relate fills in the shares of the direct and zero-RTT figures.
+func relate(rows []benchRow) {
+	find := func(name, path string, rtt int) *benchRow {
+		for i := range rows {
+			if rows[i].Name == name && rows[i].Path == path && rows[i].RTTms == rtt {
+				return &rows[i]
+			}
+		}
+		return nil
+	}
+	for i := range rows {
+		r := &rows[i]
+		if r.MiBps == 0 || r.Path != "ssmproxy" {
+			continue
+		}
+		if d := find(r.Name, "direct", 0); d != nil && d.MiBps > 0 {
+			r.OfDirect = r.MiBps / d.MiBps
+		}
+		if z := find(r.Name, "ssmproxy", 0); r.RTTms > 0 && z != nil && z.MiBps > 0 {
+			r.OfZeroRTT = r.MiBps / z.MiBps
+		}
+	}
+}
+
+// table formats rows for people.
+func table(rows []benchRow) string {
+	var sb strings.Builder
+	w := tabwriter.NewWriter(&sb, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "what\tpath\tRTT\tMiB/s\tof direct\tof 0 ms\tms/run\tssmproxy RSS MiB\tCPU s/GiB\tCPU ms/run\t")
+	pct := func(f float64) string {
+		if f == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.0f%%", 100*f)
+	}
+	num := func(format string, f float64) string {
+		if f == 0 {
+			return "-"
+		}
+		return fmt.Sprintf(format, f)
+	}
+	for _, r := range rows {
+		fmt.Fprintf(w, "%s\t%s\t%d ms\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Name, r.Path, r.RTTms,
+			num("%.1f", r.MiBps), pct(r.OfDirect), pct(r.OfZeroRTT), num("%.0f", r.Millis),
+			num("%.1f", r.ProxyPeakRSSMiB), num("%.2f", r.ProxyCPUPerGiB), num("%.0f", r.ProxyCPUms))
+	}
+	w.Flush()
+	return sb.String()
+}
+
+// benchSize returns the transfer size and whether the run is a one-shot
+// smoke run (-benchtime=1x).
+func benchSize(b *testing.B) (int64, bool) {
+	oneShot := false
+	if f := flag.Lookup("test.benchtime"); f != nil && f.Value.String() == "1x" {
+		oneShot = true
+	}
+	s := os.Getenv(benchSizeEnv)
+	if s == "" {
+		if oneShot {
+			return 8 << 20, true
+		}
+		return 256 << 20, false
+	}
+	n, err := parseSize(s)
+	if err != nil {
+		b.Fatalf("%s: %v", benchSizeEnv, err)
+	}
+	return n, oneShot
+}
+
+// parseSize reads "1048576", "512KiB", "256MiB" or "1GiB".
+func parseSize(s string) (int64, error) {
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSuffix(s, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("size %q is not a positive number of bytes, KiB, MiB or GiB", s)
+	}
+	return n * mult, nil
+}
+
+func formatSize(n int64) string {
+	if n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// moduleRoot is the directory of go.mod above the working directory.
+func moduleRoot(b *testing.B) string {
+	dir, err := os.Getwd()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			return dir
+		}
+	}
+}
