@@ -12,6 +12,14 @@ type Transport interface {
 	Close() error
 }
 
+// FramesWriter is implemented by a Transport that can send several frames
+// at once: WriteFrames writes them in order, as that many WriteFrame calls
+// would, in fewer writes to the network. The session's writer uses it for
+// each batch of acknowledgements and data it has ready.
+type FramesWriter interface {
+	WriteFrames(frames [][]byte) error
+}
+
 // MessageStream is what the reliable session offers the layers above it:
 // an ordered, reliable, bidirectional sequence of typed stream payloads.
 // Send copies payload before returning. Recv returns payloads in the

@@ -273,6 +273,8 @@ func (s *Session) writeLoop() {
 		acks     []ackRec
 		ackFrame []byte
 		ackBody  []byte
+		ackEnds  []int
+		frames   [][]byte
 	)
 	for {
 		s.mu.Lock()
@@ -318,19 +320,46 @@ func (s *Session) writeLoop() {
 
 		var werr error
 		written := 0
-		for _, a := range acks {
-			ackBody = appendAckPayload(ackBody[:0], s.inType, a.id, a.seq)
-			m := Message{Type: TypeAcknowledge, Flags: FlagSYN | FlagFIN, MessageID: newMessageID(), Payload: ackBody}
-			ackFrame, _ = m.AppendBinary(ackFrame[:0])
-			if werr = tr.WriteFrame(ackFrame); werr != nil {
-				break
+		if fw, ok := tr.(FramesWriter); ok && len(acks)+len(jobs) > 1 {
+			// One batch: the acknowledgements, laid end to end in
+			// ackFrame, then the data.
+			ends := ackEnds[:0]
+			ackFrame = ackFrame[:0]
+			for _, a := range acks {
+				ackBody = appendAckPayload(ackBody[:0], s.inType, a.id, a.seq)
+				m := Message{Type: TypeAcknowledge, Flags: FlagSYN | FlagFIN, MessageID: newMessageID(), Payload: ackBody}
+				ackFrame, _ = m.AppendBinary(ackFrame)
+				ends = append(ends, len(ackFrame))
 			}
-			written++
-		}
-		if werr == nil {
+			frames = frames[:0]
+			start := 0
+			for _, end := range ends {
+				frames = append(frames, ackFrame[start:end:end])
+				start = end
+			}
 			for _, j := range jobs {
-				if werr = tr.WriteFrame(j.frame); werr != nil {
+				frames = append(frames, j.frame)
+			}
+			if werr = fw.WriteFrames(frames); werr == nil {
+				written = len(acks)
+			}
+			clear(frames)
+			ackEnds = ends
+		} else {
+			for _, a := range acks {
+				ackBody = appendAckPayload(ackBody[:0], s.inType, a.id, a.seq)
+				m := Message{Type: TypeAcknowledge, Flags: FlagSYN | FlagFIN, MessageID: newMessageID(), Payload: ackBody}
+				ackFrame, _ = m.AppendBinary(ackFrame[:0])
+				if werr = tr.WriteFrame(ackFrame); werr != nil {
 					break
+				}
+				written++
+			}
+			if werr == nil {
+				for _, j := range jobs {
+					if werr = tr.WriteFrame(j.frame); werr != nil {
+						break
+					}
 				}
 			}
 		}

@@ -94,6 +94,15 @@ func DialDataChannel(ctx context.Context, streamURL, token string, opts DialOpti
 		HandshakeTimeout: wsOpenTimeout,
 		ReadBufferSize:   wsBufferSize,
 		WriteBufferSize:  wsBufferSize,
+		// Under TLS (and under the CONNECT of a proxy), so that
+		// WriteFrames can send a batch of frames in few writes.
+		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return newCorkConn(c), nil
+		},
 	}
 	short := streamURL
 	if i := strings.IndexByte(short, '?'); i >= 0 {
@@ -206,6 +215,7 @@ func AcceptWebsocket(w http.ResponseWriter, r *http.Request, logf func(string, .
 // frame and closes the connection, unblocking ReadFrame and WriteFrame.
 type WebsocketTransport struct {
 	c    *websocket.Conn
+	cork *corkConn // nil: each frame is written by itself
 	logf func(string, ...any)
 	wmu  sync.Mutex
 	once sync.Once
@@ -226,7 +236,7 @@ func NewWebsocketTransport(c *websocket.Conn, logf func(string, ...any)) *Websoc
 		logf = func(string, ...any) {}
 	}
 	c.SetReadLimit(wsMaxFrameBytes)
-	return &WebsocketTransport{c: c, logf: logf, done: make(chan struct{})}
+	return &WebsocketTransport{c: c, cork: corkConnOf(c), logf: logf, done: make(chan struct{})}
 }
 
 // ReadFrame returns the next binary message. Text messages after the
@@ -303,6 +313,42 @@ func (t *WebsocketTransport) WriteFrame(frame []byte) error {
 	return nil
 }
 
+// WriteFrames sends frames, in order, as WriteFrame would, but lets a
+// connection dialled by DialDataChannel send them in as few writes as its
+// buffer allows.
+func (t *WebsocketTransport) WriteFrames(frames [][]byte) error {
+	if t.cork == nil || len(frames) < 2 {
+		for _, f := range frames {
+			if err := t.WriteFrame(f); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	_ = t.c.SetWriteDeadline(time.Now().Add(wsWriteTimeout))
+	t.cork.cork()
+	var err error
+	for _, f := range frames {
+		if err = t.c.WriteMessage(websocket.BinaryMessage, f); err != nil {
+			break
+		}
+	}
+	if ferr := t.cork.uncork(); err == nil {
+		err = ferr
+	}
+	if err != nil {
+		select {
+		case <-t.done:
+			return net.ErrClosed
+		default:
+		}
+		return fmt.Errorf("protocol: websocket: %w", err)
+	}
+	return nil
+}
+
 // Close closes the websocket with a normal close frame.
 func (t *WebsocketTransport) Close() error { return t.close(websocket.CloseNormalClosure, "") }
 
@@ -318,6 +364,9 @@ func (t *WebsocketTransport) close(code int, reason string) error {
 		close(t.done)
 		msg := websocket.FormatCloseMessage(code, reason)
 		_ = t.c.WriteControl(websocket.CloseMessage, msg, time.Now().Add(wsCloseTimeout))
+		if t.cork != nil {
+			_ = t.cork.uncork() // the close frame may have joined a batch
+		}
 		err = t.c.Close()
 	})
 	return err

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -326,5 +327,79 @@ func TestWebsocketSessions(t *testing.T) {
 	// be writing (a late duplicate ack): either way the session ends.
 	if _, _, err := agent.Recv(); err == nil {
 		t.Errorf("agent Recv after the client closed returned a message")
+	}
+}
+
+// countingConn counts the writes that reach the network.
+type countingConn struct {
+	net.Conn
+	writes atomic.Int64
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(p)
+}
+
+// WriteFrames on a dialled data channel sends a batch in a few large
+// writes (not one per frame), in order and intact, while pings written
+// by the websocket library in between still reach the peer.
+func TestWebsocketWriteFramesBatches(t *testing.T) {
+	s := newWSServer(t, nil)
+	ct, err := DialDataChannel(t.Context(), s.url, "tok", DialOptions{CABundle: s.caFile, PingInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ct.Close()
+	a := s.accept(t)
+	if ct.cork == nil {
+		t.Fatal("a dialled transport has no corkable connection")
+	}
+	counted := &countingConn{Conn: ct.cork.Conn}
+	ct.cork.Conn = counted
+	ct.cork.w.Reset(counted)
+
+	const n = 500
+	frames := make([][]byte, n)
+	total := 0
+	for i := range frames {
+		frames[i] = bytes.Repeat([]byte{byte(i)}, 1+i*7%1500)
+		total += len(frames[i])
+	}
+	pong := make(chan struct{}, 1)
+	ct.c.SetPongHandler(func(string) error {
+		select {
+		case pong <- struct{}{}:
+		default:
+		}
+		return nil
+	})
+	go func() { // the peer answers pings while it reads
+		for i := range n {
+			r := waitRead(t, readFrameAsync(a.t))
+			if r.err != nil || !bytes.Equal(r.frame, frames[i]) {
+				t.Errorf("frame %d: %d bytes, %v; want %d bytes", i, len(r.frame), r.err, len(frames[i]))
+				return
+			}
+		}
+		a.t.ReadFrame() // keeps reading so that the ping's pong is processed
+	}()
+	if err := ct.WriteFrames(frames); err != nil {
+		t.Fatal(err)
+	}
+	writes := counted.writes.Load()
+	// 500 frames of about 750 bytes: ~370 KiB, so about six 64 KiB
+	// buffers; TLS may split each into a few records' writes at most.
+	if max := int64(total/corkBufferSize+1) * 3; writes > max {
+		t.Errorf("%d frames (%d bytes) took %d writes, want at most %d", n, total, writes, max)
+	}
+	if err := ct.c.WriteControl(websocket.PingMessage, nil, time.Now().Add(5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	go ct.ReadFrame() // a reader processes the pong
+	select {
+	case <-pong:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no pong after a batch")
 	}
 }
