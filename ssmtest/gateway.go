@@ -139,6 +139,22 @@ func (l *link) write(frame []byte) error {
 	return l.tr.WriteFrame(frame)
 }
 
+// writeFrames writes frames in order, in as few network writes as the
+// transport can.
+func (l *link) writeFrames(frames [][]byte) error {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if fw, ok := l.tr.(protocol.FramesWriter); ok {
+		return fw.WriteFrames(frames)
+	}
+	for _, f := range frames {
+		if err := l.tr.WriteFrame(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (l *link) send(m *protocol.Message) error {
 	if m.MessageID == uuid.Nil {
 		m.MessageID = uuid.New()

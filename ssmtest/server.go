@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/ssmssh/ssmssh/protocol"
 	"log"
 	"net"
 	"net/http"
@@ -243,7 +244,7 @@ func (s *Server) Start() error {
 		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){}, // HTTP/1.1 only
 	}
 	s.serveDone = make(chan struct{})
-	tlsLn := tls.NewListener(ln, t.serverConfig())
+	tlsLn := tls.NewListener(protocol.BatchingListener(ln), t.serverConfig())
 	go func() {
 		defer close(s.serveDone)
 		if err := s.srv.Serve(tlsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -12,9 +12,10 @@ import (
 // duplicate and reorder.
 //
 // The faults are read as frames pass, so that faults set while a session
-// runs act on it at once (Faults promises as much). Until a link fault is
-// first in force the shaper writes straight through, with no goroutine;
-// from then on frames go through its delay line, in order, until close.
+// runs act on it at once (Faults promises as much). Frames go through the
+// shaper's goroutine in order; when no fault holds them, it writes every
+// frame already waiting in one batch (WriteFrames), as a busy gateway
+// would, instead of one write per 1 KiB frame.
 type shaper struct {
 	l      *link
 	faults func() FaultSet
@@ -43,6 +44,9 @@ type timedFrame struct {
 // blocks the relay's reader, so memory stays bounded.
 const shaperQueue = 4096
 
+// maxBatch bounds the frames the shaper writes at once.
+const maxBatch = 256
+
 // reorderHold bounds how long a frame held back by ReorderRate waits for a
 // successor to overtake it: on a real network a reordered packet arrives
 // late, not never.
@@ -52,17 +56,12 @@ func newShaper(l *link, faults func() FaultSet, logf func(string, ...any)) *shap
 	return &shaper{l: l, faults: faults, logf: logf}
 }
 
-// shapesLink reports whether any fault acting on a link's frames is set.
-func (f *FaultSet) shapesLink() bool {
-	return f.Latency > 0 || f.BandwidthBytesPerSec > 0 || f.DropRate > 0 || f.DuplicateRate > 0 || f.ReorderRate > 0
-}
-
 // push queues a frame (owned by the shaper from now on) under the faults
 // f in force.
 func (sh *shaper) push(frame []byte, f *FaultSet) {
 	sh.mu.Lock()
 	if !sh.started {
-		if !f.shapesLink() || sh.closed {
+		if sh.closed {
 			sh.mu.Unlock()
 			_ = sh.l.write(frame)
 			return
@@ -87,21 +86,29 @@ func (sh *shaper) run() {
 	hold := time.NewTimer(time.Hour)
 	hold.Stop()
 	defer hold.Stop()
+	var (
+		carry *timedFrame // taken from the queue but not part of a batch
+		batch [][]byte
+	)
 	for {
 		var tf timedFrame
 		var holdC <-chan time.Time
 		if sh.held != nil {
 			holdC = hold.C
 		}
-		select {
-		case tf = <-sh.q:
-		case <-holdC:
-			f := sh.held
-			sh.held = nil
-			_ = sh.l.write(f)
-			continue
-		case <-sh.stop:
-			return
+		if carry != nil {
+			tf, carry = *carry, nil
+		} else {
+			select {
+			case tf = <-sh.q:
+			case <-holdC:
+				f := sh.held
+				sh.held = nil
+				_ = sh.l.write(f)
+				continue
+			case <-sh.stop:
+				return
+			}
 		}
 		if tf.marker != nil {
 			if h := sh.held; h != nil {
@@ -115,6 +122,27 @@ func (sh *shaper) run() {
 			return
 		}
 		f := sh.faults()
+		if sh.held == nil && f.BandwidthBytesPerSec == 0 && f.DropRate == 0 && f.DuplicateRate == 0 && f.ReorderRate == 0 {
+			// Nothing to do to the frames but pass them on: take the
+			// ones already due with this one.
+			batch = append(batch[:0], tf.frame)
+		collect:
+			for len(batch) < maxBatch {
+				select {
+				case next := <-sh.q:
+					if next.marker != nil || time.Now().Before(next.due) {
+						carry = &next
+						break collect
+					}
+					batch = append(batch, next.frame)
+				default:
+					break collect
+				}
+			}
+			_ = sh.l.writeFrames(batch)
+			clear(batch)
+			continue
+		}
 		if bps := f.BandwidthBytesPerSec; bps > 0 {
 			// Time spent idle is not saved up for a later burst.
 			now := time.Now()
