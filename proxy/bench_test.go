@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -40,7 +41,7 @@ type benchRow struct {
 	Runs  int     `json:"runs"`
 	MiBps float64 `json:"mib_per_s,omitempty"`
 	// OfDirect is MiBps as a share of the direct scp in the same
-	// direction; OfZeroRTT, of the ssmproxy figure at 0 ms.
+	// direction at the same RTT; OfZeroRTT, of the same path's at 0 ms.
 	OfDirect  float64 `json:"of_direct,omitempty"`
 	OfZeroRTT float64 `json:"of_zero_rtt,omitempty"`
 	// Millis is the mean wall time of one run (ssh true).
@@ -65,7 +66,8 @@ type benchReport struct {
 // BenchmarkProxy measures ssmproxy under the real scp and ssh, against
 // sshd behind the emulator (in this process, sharing the CPUs): scp
 // throughput down and up through ssmproxy at 0 ms and 40 ms emulated
-// round-trip time beside the same scp straight to sshd on loopback, the
+// round-trip time beside the same scp straight to sshd on loopback (at
+// 40 ms through a relay that delays each direction by 20 ms), the
 // time of "ssh target true", and ssmproxy's peak RSS and CPU time per GiB
 // (from wait4 of each ssmproxy, which runs under a wrapper). It prints a
 // table and writes it as JSON (see benchSizeEnv and benchJSONEnv).
@@ -78,6 +80,18 @@ func BenchmarkProxy(b *testing.B) {
 	e2etest.RandomFile(b, filepath.Join(local, "up.bin"), size, 1)
 	e2etest.RandomFile(b, filepath.Join(remote, "down.bin"), size, 2)
 	proxyHost, directHost := e.Instance+":", "127.0.0.1:"
+	// Straight to sshd, or at 40 ms through a delaying relay: OpenSSH's
+	// own windows (2 MiB per channel, 64 SFTP requests of 32 KiB) bound
+	// what any path reaches at that round-trip time.
+	_, sshdPort, _ := net.SplitHostPort(e.Sshd.Addr)
+	slowSshd := e2etest.DelayProxy(b, e.Sshd.Addr, benchRTT)
+	_, slowPort, _ := net.SplitHostPort(slowSshd)
+	directOptions := func(rtt time.Duration) []string {
+		if rtt == 0 {
+			return e.DirectSSHOptions()
+		}
+		return append([]string{"-o", "Port=" + slowPort, "-o", "HostKeyAlias=[127.0.0.1]:" + sshdPort}, e.DirectSSHOptions()...)
+	}
 	var rows []benchRow
 
 	scp := func(path string, rtt time.Duration, dir string) {
@@ -86,7 +100,7 @@ func BenchmarkProxy(b *testing.B) {
 			e.Server.Faults().Set(func(f *ssmtest.FaultSet) { f.Latency = rtt })
 			opts, host := e.SSHOptions(), proxyHost
 			if path == "direct" {
-				opts, host = e.DirectSSHOptions(), directHost
+				opts, host = directOptions(rtt), directHost
 			}
 			from, to := filepath.Join(local, "up.bin"), host+filepath.Join(remote, "up.copy")
 			check := filepath.Join(remote, "up.copy")
@@ -116,7 +130,7 @@ func BenchmarkProxy(b *testing.B) {
 			e.Server.Faults().Set(func(f *ssmtest.FaultSet) { f.Latency = rtt })
 			opts, host := e.SSHOptions(), e.Instance
 			if path == "direct" {
-				opts, host = e.DirectSSHOptions(), "127.0.0.1"
+				opts, host = directOptions(rtt), "127.0.0.1"
 			}
 			runs := 0
 			for b.Loop() {
@@ -132,13 +146,15 @@ func BenchmarkProxy(b *testing.B) {
 	}
 
 	for _, dir := range []string{"down", "up"} {
-		scp("direct", 0, dir)
-		scp("ssmproxy", 0, dir)
-		scp("ssmproxy", benchRTT, dir)
+		for _, rtt := range []time.Duration{0, benchRTT} {
+			scp("direct", rtt, dir)
+			scp("ssmproxy", rtt, dir)
+		}
 	}
-	sshTrue("direct", 0)
-	sshTrue("ssmproxy", 0)
-	sshTrue("ssmproxy", benchRTT)
+	for _, rtt := range []time.Duration{0, benchRTT} {
+		sshTrue("direct", rtt)
+		sshTrue("ssmproxy", rtt)
+	}
 	e.Server.Faults().Set(func(f *ssmtest.FaultSet) { f.Latency = 0 })
 	waitSessionsEnded(b, e.Server, -1)
 
@@ -205,13 +221,13 @@ func relate(rows []benchRow) {
 	}
 	for i := range rows {
 		r := &rows[i]
-		if r.MiBps == 0 || r.Path != "ssmproxy" {
+		if r.MiBps == 0 {
 			continue
 		}
-		if d := find(r.Name, "direct", 0); d != nil && d.MiBps > 0 {
+		if d := find(r.Name, "direct", r.RTTms); r.Path != "direct" && d != nil && d.MiBps > 0 {
 			r.OfDirect = r.MiBps / d.MiBps
 		}
-		if z := find(r.Name, "ssmproxy", 0); r.RTTms > 0 && z != nil && z.MiBps > 0 {
+		if z := find(r.Name, r.Path, 0); r.RTTms > 0 && z != nil && z.MiBps > 0 {
 			r.OfZeroRTT = r.MiBps / z.MiBps
 		}
 	}
