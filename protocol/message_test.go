@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -233,6 +234,18 @@ func FuzzParseMessage(f *testing.F) {
 	f.Add(make([]byte, 120))
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		m, err := ParseMessage(frame)
+		u, uerr := ParseMessageUnverified(frame)
+		var fe *FrameError
+		switch {
+		case err == nil && (uerr != nil || !reflect.DeepEqual(m, u)):
+			t.Fatalf("unverified parse differs: %+v, %v vs %+v", u, uerr, m)
+		case err != nil && errors.As(err, &fe) && fe.Field == "PayloadDigest":
+			if uerr != nil {
+				t.Fatalf("unverified parse failed on a frame whose only fault is its digest: %v", uerr)
+			}
+		case err != nil && uerr == nil:
+			t.Fatalf("unverified parse accepted a frame ParseMessage refused: %v", err)
+		}
 		if err != nil {
 			if !errors.Is(err, ErrMalformedFrame) {
 				t.Fatalf("error %v does not match ErrMalformedFrame", err)
