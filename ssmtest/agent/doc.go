@@ -52,9 +52,15 @@ package agent
 
 import "github.com/ssmssh/ssmssh/protocol"
 
-// chunkSize is how much the agent reads from a session's target at a time
-// (its StreamDataPayloadSize); each read becomes one payload.
+// chunkSize is the largest payload the agent sends (its
+// StreamDataPayloadSize): the real agent reads its target this much at a
+// time, each read one payload.
 const chunkSize = 1024
+
+// readSize is how much a basic Port session reads from its connection at
+// a time, sent as payloads of chunkSize: the same wire when data is
+// plentiful, with a 32nd of the system calls.
+const readSize = 32 * chunkSize
 
 // Final statuses of a session, as the agent reports them in
 // agent_task_complete's FinalTaskStatus.

@@ -179,7 +179,7 @@ func (o *PortOptions) dialer(addrs []string) Dialer {
 // agent dials first too, and withholds acks until then); a failure ends the
 // session with "Unable to connect to specified port: <error>". Client
 // Output is written to the connection; the connection's data is sent in
-// reads of up to 1024 bytes. A TerminateSession flag, ctx or the end of the
+// payloads of up to 1024 bytes. A TerminateSession flag, ctx or the end of the
 // stream end the session successfully.
 //
 // How the connection ends depends on opts.Type, as in the real agent:
@@ -260,14 +260,17 @@ type basicPort struct {
 
 // pump copies the connection to the stream until the session ends.
 func (p *basicPort) pump() pumpEnd {
-	buf := make([]byte, chunkSize)
+	// The wire is the real agent's (payloads of at most chunkSize bytes);
+	// the reads are larger, which costs fewer system calls when the
+	// connection has plenty to send.
+	buf := make([]byte, readSize)
 	p.mu.Lock()
 	c := p.conn
 	p.mu.Unlock()
 	for {
 		n, err := c.Read(buf)
-		if n > 0 {
-			if serr := p.ms.Send(protocol.PayloadOutput, buf[:n]); serr != nil {
+		for off := 0; off < n; off += chunkSize {
+			if serr := p.ms.Send(protocol.PayloadOutput, buf[off:min(off+chunkSize, n)]); serr != nil {
 				return pumpEnd{failed(""), fmt.Errorf("agent: port session: send: %w", serr)}
 			}
 		}
