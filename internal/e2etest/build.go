@@ -19,35 +19,48 @@ import (
 const SSMProxyPackage = "github.com/ssmssh/ssmssh/cmd/ssmproxy"
 
 var build struct {
-	once sync.Once
-	dir  string
-	path string
-	err  error
+	mu    sync.Mutex
+	dir   string
+	paths map[string]string // command name → built binary
 }
 
-// Binary returns the path of an ssmproxy built from this module, building
-// it on first use (once per test binary) into a temporary directory that
-// Main removes. It is built without the race detector, even under -race
-// (the emulator in the test binary is checked, and a race-built ssmproxy
-// makes the transfers several times slower); set E2ETEST_PROXY_RACE=1 to
-// build it with -race when the test binary has it.
+// Binary returns the path of an ssmproxy built from this module; see
+// CommandBinary.
 func Binary(tb testing.TB) string {
 	tb.Helper()
-	build.once.Do(func() {
-		build.dir, build.err = os.MkdirTemp("", "e2etest-ssmproxy-")
-		if build.err != nil {
-			return
-		}
-		build.path = filepath.Join(build.dir, "ssmproxy")
-		build.err = Build(SSMProxyPackage, build.path, RaceEnabled && os.Getenv("E2ETEST_PROXY_RACE") == "1")
-		if build.err == nil {
-			build.err = touchSources(SSMProxyPackage)
-		}
-	})
-	if build.err != nil {
-		tb.Fatalf("e2etest: %v", build.err)
+	return CommandBinary(tb, "ssmproxy")
+}
+
+// CommandBinary returns the path of the command ./cmd/name of this module,
+// building it on first use (once per test binary) into a temporary
+// directory that Main removes. It is built without the race detector, even
+// under -race (the emulator in the test binary is checked, and a
+// race-built command makes the transfers several times slower); set
+// E2ETEST_PROXY_RACE=1 to build it with -race when the test binary has it.
+func CommandBinary(tb testing.TB, name string) string {
+	tb.Helper()
+	build.mu.Lock()
+	defer build.mu.Unlock()
+	if p, ok := build.paths[name]; ok {
+		return p
 	}
-	return build.path
+	if build.dir == "" {
+		dir, err := os.MkdirTemp("", "e2etest-cmd-")
+		if err != nil {
+			tb.Fatalf("e2etest: %v", err)
+		}
+		build.dir, build.paths = dir, map[string]string{}
+	}
+	pkg := "github.com/ssmssh/ssmssh/cmd/" + name
+	path := filepath.Join(build.dir, name)
+	if err := Build(pkg, path, RaceEnabled && os.Getenv("E2ETEST_PROXY_RACE") == "1"); err != nil {
+		tb.Fatalf("e2etest: %v", err)
+	}
+	if err := touchSources(pkg); err != nil {
+		tb.Fatalf("e2etest: %v", err)
+	}
+	build.paths[name] = path
+	return path
 }
 
 // Build runs go build for pkg into out, with -race when race is set.
@@ -89,17 +102,19 @@ func touchSources(pkg string) error {
 // wrapper that runs ssmproxy and reports its resource usage.
 const rusageEnv = "E2ETEST_RUSAGE_DIR"
 
-// Main runs the tests and removes the binary Binary built. When the test
-// binary was started as the rusage wrapper of an Env with RusageDir, it
+// Main runs the tests and removes the binaries CommandBinary built. When
+// the test binary was started as the rusage wrapper of an Env with RusageDir, it
 // runs that instead and never returns.
 func Main(m *testing.M) {
 	if dir := os.Getenv(rusageEnv); dir != "" && len(os.Args) > 1 {
 		os.Exit(wrap(dir, os.Args[1:]))
 	}
 	code := m.Run()
+	build.mu.Lock()
 	if build.dir != "" {
 		os.RemoveAll(build.dir)
 	}
+	build.mu.Unlock()
 	os.Exit(code)
 }
 
