@@ -57,7 +57,11 @@ import (
 //     after it has been acknowledged and RTT + RTT/4 has passed since it
 //     was transmitted (RACK, RFC 8985, in its simple form); all such
 //     messages are resent oldest first, so a burst of losses costs one
-//     round trip instead of one RTO each;
+//     round trip instead of one RTO each. Only acknowledgements of
+//     messages sent once count here: that of a resent message may be
+//     for its first transmission, and taking it for the resend made a
+//     peer that is merely slow to acknowledge (a loaded agent) receive
+//     most of a transfer twice;
 //   - messages already acknowledged out of order are never resent;
 //   - when the oldest unacknowledged message has waited RTO without any
 //     of this evidence, it alone is resent (the agent's probe), with the
@@ -126,7 +130,7 @@ func (r Role) String() string {
 // ProxyCommand small (each one holds its window in memory).
 const (
 	DefaultWindow            = 2048
-	DefaultRecvQueue         = 1024
+	DefaultRecvQueue         = 4096
 	DefaultMaxOutOfOrder     = 4096
 	DefaultMaxBufferedBytes  = 16 << 20
 	DefaultReconnectAttempts = 5

@@ -107,8 +107,13 @@ func (st *sendState) ack(seq int64, now time.Time) bool {
 	sl.acked = true
 	if sl.sends == 1 && !sl.busy {
 		st.sample(now.Sub(sl.sentAt))
+		// Only an unambiguous acknowledgement moves RACK on: that of a
+		// resent message may be the first transmission's, and taking it
+		// for the latest would declare lost every message sent between
+		// the two, which then arrive twice (and their acknowledgements,
+		// just as ambiguous, would carry the error on).
+		st.rackXmit = max(st.rackXmit, sl.xmit)
 	}
-	st.rackXmit = max(st.rackXmit, sl.xmit)
 	st.backoff = 0
 	for st.ackBase < st.sentSeq && st.slot(st.ackBase).acked {
 		st.ackBase++

@@ -172,7 +172,7 @@ func invokeAndEnd(t *testing.T, e *e2etest.Env, kind endKind) string {
 			t.Errorf("ssh's stderr lacks %q:\n%s", want, stderr)
 		}
 	case endNormal, endSIGHUP, endRemoteClose:
-		if !strings.Contains(stderr, "ssmproxy: session "+id+" closed\n") {
+		if !strings.Contains(stderr, "ssmproxy: session "+id+" closed: ") {
 			t.Errorf("ssmproxy did not report closing the session:\n%s", stderr)
 		}
 		if strings.Contains(stderr, "ssmproxy: the session ended") {

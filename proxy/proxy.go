@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"time"
 
 	"github.com/ssmssh/ssmssh/internal/iox"
 	"github.com/ssmssh/ssmssh/ssmclient"
@@ -90,7 +91,9 @@ func Run(ctx context.Context, cfg Config, rw io.ReadWriteCloser) error {
 	if cerr := sess.Close(); err == nil && cerr != nil {
 		logf("closing session %s: %v", sess.ID, cerr)
 	}
-	logf("session %s closed", sess.ID)
+	st := sess.Stats()
+	logf("session %s closed: %d messages sent (%d resent), %d received (%d duplicates, %d out of order), RTT %v, %d reconnects",
+		sess.ID, st.Sent, st.Resent, st.Received, st.Duplicates, st.OutOfOrder, st.RTT.Round(time.Millisecond), st.Reconnects)
 	var ended *ssmclient.SessionEndedError
 	switch {
 	case ctx.Err() != nil:
