@@ -3,10 +3,10 @@
 package main
 
 import (
-	"runtime/debug"
 	"context"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/ssmssh/ssmssh/proxy"
