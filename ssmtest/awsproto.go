@@ -87,6 +87,7 @@ const maxRequestBody = 1 << 20
 // call is one API request being answered.
 type call struct {
 	s         *Server
+	caller    string // the caller's ARN: the user's, or an instance's role
 	requestID string
 	service   string // signing name: ssm, kms, ec2, sts, ec2-instance-connect
 	action    string // operation name
@@ -101,7 +102,7 @@ func (c *call) iamAction() string { return c.service + ":" + c.action }
 func (c *call) accessDenied(resource string) *APIError {
 	return apiErr("AccessDeniedException",
 		"User: %s is not authorized to perform: %s on resource: %s because no identity-based policy allows the %s action",
-		c.s.callerARN, c.iamAction(), resource, c.iamAction())
+		c.caller, c.iamAction(), resource, c.iamAction())
 }
 
 // checkDenied fails when a fault denies the action.
@@ -144,7 +145,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	c := &call{s: s, requestID: uuid.NewString(), faults: s.faults(), now: s.clock()}
+	c := &call{s: s, caller: s.callerOf(r), requestID: uuid.NewString(), faults: s.faults(), now: s.clock()}
 	w.Header().Set("X-Amzn-RequestId", c.requestID)
 	scope := credentialService(r)
 	if target != "" {
@@ -310,6 +311,43 @@ func writeXMLError(w http.ResponseWriter, service, requestID string, e *APIError
 // scope (Authorization header or presigned query), or "" when the request
 // is unsigned. The signature itself is never checked, and never logged.
 func credentialService(r *http.Request) string {
+	cred := credentialScope(r)
+	switch cred {
+	case "", "unknown":
+		return cred
+	}
+	// AKID/date/region/service/aws4_request
+	parts := strings.Split(strings.TrimSpace(cred), "/")
+	if len(parts) < 5 {
+		return "unknown"
+	}
+	return parts[len(parts)-2]
+}
+
+// InstanceRoleName is the role of the built-in agents' instance profile,
+// as access-denied messages name it.
+const InstanceRoleName = "SSMInstanceRole"
+
+// instanceKeyPrefix starts the access key id of a built-in agent's
+// instance-profile credentials; the instance id follows.
+const instanceKeyPrefix = "SSMTESTINSTANCE"
+
+// callerOf is the ARN of the identity that signed r: the emulated user,
+// or, for a built-in agent's instance-profile credentials, the instance
+// role's session (arn:aws:sts::ACCOUNT:assumed-role/ROLE/INSTANCE-ID), as
+// IAM names them in access-denied messages.
+func (s *Server) callerOf(r *http.Request) string {
+	akid, _, _ := strings.Cut(strings.TrimSpace(credentialScope(r)), "/")
+	if id, ok := strings.CutPrefix(akid, instanceKeyPrefix); ok && id != "" {
+		return fmt.Sprintf("arn:aws:sts::%s:assumed-role/%s/%s", s.account, InstanceRoleName, id)
+	}
+	return s.callerARN
+}
+
+// credentialScope is the Credential of r's SigV4 signature
+// (AKID/date/region/service/aws4_request), "" when unsigned and
+// "unknown" when the Authorization header has none.
+func credentialScope(r *http.Request) string {
 	cred := ""
 	if auth := r.Header.Get("Authorization"); auth != "" {
 		_, rest, ok := strings.Cut(auth, "Credential=")
@@ -322,12 +360,7 @@ func credentialService(r *http.Request) string {
 	} else {
 		return ""
 	}
-	// AKID/date/region/service/aws4_request
-	parts := strings.Split(strings.TrimSpace(cred), "/")
-	if len(parts) < 5 {
-		return "unknown"
-	}
-	return parts[len(parts)-2]
+	return cred
 }
 
 // queryForm is a query-protocol request's parameters.

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/ssmssh/ssmssh/protocol"
@@ -104,6 +105,9 @@ func (s *Server) StartAgent(instanceID string) error {
 	if err != nil {
 		return err
 	}
+	// The agent calls KMS as its instance profile's role, so that a
+	// denial names that role, not the user.
+	awsCfg.Credentials = credentials.NewStaticCredentialsProvider(instanceKeyPrefix+instanceID, FakeSecretAccessKey, "")
 	b.agent = agent.New(agent.Config{
 		Endpoint:   s.URL(),
 		TLS:        s.ClientTLSConfig(),

@@ -28,7 +28,7 @@ func (c *call) ec2Denied() error {
 	}
 	return apiErr("UnauthorizedOperation",
 		"You are not authorized to perform this operation. User: %s is not authorized to perform: %s because no identity-based policy allows the %s action",
-		c.s.callerARN, c.iamAction(), c.iamAction())
+		c.caller, c.iamAction(), c.iamAction())
 }
 
 type ec2Tag struct {

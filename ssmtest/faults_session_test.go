@@ -196,9 +196,10 @@ func TestFaultKMS(t *testing.T) {
 		e.s.Faults().KMSDenyDecrypt(true)
 		err := e.startErr(t, ssmclient.StartInput{Target: ssmtest.InstanceAmazonLinux})
 		se := sessionEnded(t, err)
+		role := "assumed-role/" + ssmtest.InstanceRoleName + "/" + ssmtest.InstanceAmazonLinux
 		if !strings.HasPrefix(se.Output, "Fetching data key failed: Unable to retrieve data key, Error when decrypting data key") ||
-			!strings.Contains(se.Output, "AccessDeniedException") {
-			t.Errorf("session ended with %q; want the agent's failure to decrypt the data key", se.Output)
+			!strings.Contains(se.Output, "AccessDeniedException") || !strings.Contains(se.Output, role) {
+			t.Errorf("session ended with %q; want the agent's failure to decrypt the data key, naming its role %s", se.Output, role)
 		}
 		rec := e.onlySession(t)
 		if st := e.waitEnded(t, rec.ID); st != ssmtest.SessionFailed || rec.Output() != se.Output {
