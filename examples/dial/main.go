@@ -42,7 +42,7 @@ func main() {
 // as a command there, returning its exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
 	if len(args) < 2 {
-		return 2, fmt.Errorf("usage: dial [user@]instance command ...")
+		return 2, errors.New("usage: dial [user@]instance command [argument ...]")
 	}
 
 	// 1. The SSH configuration, resolved as OpenSSH would: ~/.ssh/config,
