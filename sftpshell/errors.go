@@ -1,6 +1,7 @@
 package sftpshell
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -81,6 +82,8 @@ func describe(err error) string {
 		return "file exists"
 	case errors.As(err, &st):
 		return st.FxCode().Error()
+	case errors.Is(err, context.Canceled):
+		return "interrupted"
 	}
 	return strings.TrimPrefix(err.Error(), "sftp: ")
 }
