@@ -5,12 +5,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/creack/pty"
 
 	"github.com/ssmssh/ssmssh/internal/e2etest"
+	"github.com/ssmssh/ssmssh/ssmtest"
 )
 
 // TestCommandsFromPipe: commands piped in (no -b) are echoed after the
@@ -147,5 +149,71 @@ func TestCtxEndsBlockedSession(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("Main did not return after ctx ended")
+	}
+}
+
+// TestInterruptAtTerminal: SIGINT during a transfer at the terminal ends
+// that transfer (no partial file left) and returns to the prompt, and the
+// session goes on, as with OpenSSH's sftp.
+func TestInterruptAtTerminal(t *testing.T) {
+	e := newEnv(t, e2etest.Options{})
+	e2etest.RandomFile(t, filepath.Join(e.remote, "big.bin"), 8<<20, 3)
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	t.Cleanup(func() { ptmx.Close(); tty.Close() })
+	var screen syncBuffer
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := ptmx.Read(buf)
+			screen.Write(buf[:n])
+			if err != nil {
+				return
+			}
+		}
+	}()
+	t.Chdir(e.local)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	var errb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		c := &SFTP{Stdin: tty, Stdout: tty, Stderr: &errb}
+		done <- c.Main(ctx, e.args(e.target()))
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor(t, &screen, "sftp> ", 30*time.Second)
+	// Slow enough that the get is still running when the signal comes.
+	e.Server.Faults().Set(func(f *ssmtest.FaultSet) { f.BandwidthBytesPerSec = 1 << 20 })
+	if _, err := ptmx.WriteString("get big.bin\r"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, &screen, "Fetching ", 10*time.Second)
+	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	// The in-flight reads drain through the slow link first.
+	waitFor(t, &errb, "interrupted", 30*time.Second)
+	e.Server.Faults().Set(func(f *ssmtest.FaultSet) { f.BandwidthBytesPerSec = 0 })
+	if _, err := ptmx.WriteString("pwd\r"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, &screen, "Remote working directory: "+e.remote, 10*time.Second)
+	if _, err := os.Stat(filepath.Join(e.local, "big.bin")); !os.IsNotExist(err) {
+		t.Errorf("the interrupted get left big.bin (%v)", err)
+	}
+	if _, err := ptmx.WriteString("bye\r"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-done:
+		done <- code
+		if code != 0 {
+			t.Fatalf("exit %d; stderr:\n%s", code, errb.String())
+		}
+	case <-ctx.Done():
+		t.Fatalf("no exit; screen:\n%s", screen.String())
 	}
 }

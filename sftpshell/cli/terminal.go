@@ -69,7 +69,9 @@ type termLines struct {
 }
 
 func (l *termLines) ReadLine() (string, error) {
-	if w, h, err := term.GetSize(l.fd); err == nil {
+	// A terminal that does not know its size says 0 (x/term would then
+	// wrap after every character): keep x/term's 80 columns.
+	if w, h, err := term.GetSize(l.fd); err == nil && w > 0 && h > 0 {
 		_ = l.t.SetSize(w, h)
 	}
 	if old, err := term.MakeRaw(l.fd); err == nil {
