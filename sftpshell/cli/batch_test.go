@@ -1,14 +1,17 @@
 package cli
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ssmssh/ssmssh/internal/e2etest"
 	"github.com/ssmssh/ssmssh/internal/sshdtest"
+	"github.com/ssmssh/ssmssh/ssmtest"
 )
 
 // TestBatchRemoteCommands: mkdir, cd, ls, rename, chmod, rm and rmdir in
@@ -134,5 +137,51 @@ func TestConnectionFailure(t *testing.T) {
 	}
 	if !strings.HasPrefix(r.stderr, "ssmsftp: ") || strings.Count(r.stderr, "\n") != 1 {
 		t.Errorf("want one ssmsftp: line, got:\n%s", r.stderr)
+	}
+}
+
+// TestBatchSessionLostMidTransfer: the session ending during a batch's
+// get is a lost connection (255), and no partial file is left.
+func TestBatchSessionLostMidTransfer(t *testing.T) {
+	e := newEnv(t, e2etest.Options{})
+	e2etest.RandomFile(t, filepath.Join(e.remote, "big.bin"), 8<<20, 4)
+	e.Server.Faults().Set(func(f *ssmtest.FaultSet) { f.BandwidthBytesPerSec = 1 << 20 })
+	t.Chdir(e.local)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		c := &SFTP{Stdout: &out, Stderr: &errb}
+		done <- c.Main(ctx, e.args("-b", batchFile(t, "get big.bin\npwd\n"), e.target()))
+	}()
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			cancel()
+			<-done
+		}
+	})
+	waitFor(t, &out, "Fetching ", 30*time.Second)
+	for _, s := range e.Server.Sessions().All() {
+		if err := e.Server.Sessions().Terminate(s.ID, "terminated by the test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case code := <-done:
+		stopped = true
+		want := "ssmsftp: connection lost: the session ended: terminated by the test\n"
+		if code != ExitConnection || errb.String() != want {
+			t.Errorf("exit %d, stderr %q; want 255, %q", code, errb.String(), want)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Main did not return after the session ended")
+	}
+	if strings.Contains(out.String(), "sftp> pwd") {
+		t.Errorf("the batch went on:\n%s", out.String())
+	}
+	if _, err := os.Stat(filepath.Join(e.local, "big.bin")); !os.IsNotExist(err) {
+		t.Errorf("a partial big.bin was left (%v)", err)
 	}
 }

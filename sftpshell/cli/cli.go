@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -295,6 +296,13 @@ func (c *SFTP) startAt(ctx context.Context, sh *sftpshell.Shell, client *sftp.Cl
 // fail reports err, a failed session, and returns the exit status: 255
 // when the connection was lost or ctx ended, 1 otherwise.
 func (c *SFTP) fail(run context.Context, err error, inName string) int {
+	if connectionLost(err) {
+		// The command noticed first; the connection's own end says why.
+		select {
+		case <-run.Done():
+		case <-time.After(lostGrace):
+		}
+	}
 	var lost *lostError
 	if cause := context.Cause(run); errors.As(cause, &lost) {
 		fmt.Fprintf(c.stderr(), "ssmsftp: %v\n", lost)
@@ -302,6 +310,10 @@ func (c *SFTP) fail(run context.Context, err error, inName string) int {
 	}
 	if run.Err() != nil {
 		sshcli.Report(c.stderr(), "ssmsftp", run.Err())
+		return ExitConnection
+	}
+	if connectionLost(err) {
+		fmt.Fprintf(c.stderr(), "ssmsftp: %v\n", &lostError{err: err})
 		return ExitConnection
 	}
 	var le *sftpshell.LineError
@@ -313,6 +325,9 @@ func (c *SFTP) fail(run context.Context, err error, inName string) int {
 	return ExitFailed
 }
 
+// lostGrace bounds the wait for the reason of a lost connection.
+const lostGrace = 2 * time.Second
+
 // lostError is the end of the SSH connection during the session.
 type lostError struct{ err error }
 
@@ -321,4 +336,17 @@ func (e *lostError) Error() string {
 		return "connection closed"
 	}
 	return "connection lost: " + sshcli.UserMessage(e.err)
+}
+
+// connectionLost reports whether err is a command's view of the
+// connection ending under it.
+func connectionLost(err error) bool {
+	var st *sftp.StatusError
+	if errors.As(err, &st) {
+		code := st.FxCode()
+		return code == sftp.ErrSSHFxConnectionLost || code == sftp.ErrSSHFxNoConnection
+	}
+	return errors.Is(err, sftp.ErrSSHFxConnectionLost) || errors.Is(err, sftp.ErrSSHFxNoConnection) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrClosedPipe)
 }

@@ -217,3 +217,51 @@ func TestInterruptAtTerminal(t *testing.T) {
 		t.Fatalf("no exit; screen:\n%s", screen.String())
 	}
 }
+
+// TestSessionTerminated: the Session Manager session ending under a
+// session waiting for commands ends ssmsftp with 255 and one line.
+func TestSessionTerminated(t *testing.T) {
+	e := newEnv(t, e2etest.Options{})
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(); w.Close() })
+	if _, err := w.WriteString("pwd\n"); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(e.local)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		c := &SFTP{Stdin: r, Stdout: &out, Stderr: &errb}
+		done <- c.Main(ctx, e.args(e.target()))
+	}()
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			cancel()
+			<-done
+		}
+	})
+	waitFor(t, &out, "Remote working directory", 30*time.Second)
+	sessions := e.Server.Sessions().All()
+	if len(sessions) != 1 {
+		t.Fatalf("%d sessions, want 1", len(sessions))
+	}
+	if err := e.Server.Sessions().Terminate(sessions[0].ID, "terminated by the test"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-done:
+		stopped = true
+		want := "ssmsftp: connection lost: the session ended: terminated by the test\n"
+		if code != ExitConnection || errb.String() != want {
+			t.Errorf("exit %d, stderr %q; want 255, %q", code, errb.String(), want)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Main did not return after the session ended")
+	}
+}
