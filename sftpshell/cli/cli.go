@@ -8,11 +8,11 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/signal"
 	"strings"
 	"time"
 
 	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/ssmssh/ssmssh/sftpshell"
 	"github.com/ssmssh/ssmssh/sshclient"
@@ -50,6 +50,7 @@ type options struct {
 	batchFile       string
 	batch           bool
 	verbose, quiet  bool
+	noisy           bool
 	recursive       bool
 	preserve        bool
 	profile, region string
@@ -58,7 +59,7 @@ type options struct {
 	path            string // the initial remote path, if any
 }
 
-const usage = `usage: ssmsftp [-pqrv] [-b batchfile] [-F configfile] [-i identity]...
+const usage = `usage: ssmsftp [-Npqrv] [-b batchfile] [-F configfile] [-i identity]...
                [-o Option=value]... [-P port] [--profile P] [--region R]
                [--instance-connect] [user@]target[:path]
 
@@ -71,7 +72,7 @@ options:
 
 // flags are ssmsftp's OpenSSH-style flags, for ShortFlags.Split.
 var flags = sshcli.ShortFlags{
-	Bool: "pqrv", Value: "bFiPo",
+	Bool: "Npqrv", Value: "bFiPo",
 	Long:      []string{"profile", "region", "instance-connect", "help", "h"},
 	LongValue: []string{"profile", "region"},
 }
@@ -116,6 +117,7 @@ func (c *SFTP) parse(args []string) (options, int, bool) {
 	fs.BoolVar(&o.preserve, "p", false, "keep modes and times in every get and put")
 	fs.BoolVar(&o.recursive, "r", false, "copy directories in every get and put")
 	fs.BoolVar(&o.quiet, "q", false, "quiet: no progress, no warnings")
+	fs.BoolVar(&o.noisy, "N", false, "with -b: say what each command does (\"Fetching …\"), as without -b")
 	fs.BoolVar(&o.verbose, "v", false, "print diagnostics")
 	fs.StringVar(&o.profile, "profile", "", "AWS shared-config `profile`")
 	fs.StringVar(&o.region, "region", "", "AWS `region`")
@@ -216,7 +218,12 @@ func (c *SFTP) Main(ctx context.Context, args []string) int {
 		return ExitConnection
 	}
 	defer client.Close()
+	return c.session(ctx, o, sc, client, cfg, in, inName)
+}
 
+// session runs the commands of in (named inName in messages) over client
+// until they end, ctx ends or the connection does.
+func (c *SFTP) session(ctx context.Context, o options, sc *ssh.Client, client *sftp.Client, cfg *sshclient.Config, in io.Reader, inName string) int {
 	// The session ends with ctx or with the connection; either way a
 	// blocked read of the commands must end too.
 	run, cancel := context.WithCancelCause(ctx)
@@ -230,30 +237,19 @@ func (c *SFTP) Main(ctx context.Context, args []string) int {
 		defer stop()
 	}
 	intr := &interrupter{}
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt)
-	defer signal.Stop(sigs)
-	go func() {
-		for {
-			select {
-			case <-sigs:
-				if !intr.interrupt() {
-					cancel(context.Canceled)
-				}
-			case <-run.Done():
-				return
-			}
-		}
-	}()
+	defer intr.watch(run, func() { cancel(context.Canceled) })()
 
 	sh := &sftpshell.Shell{
 		Client: client, Stdout: c.stdout(), Stderr: c.stderr(),
-		LocalHome: c.getenv("HOME"), Recursive: o.recursive, Preserve: o.preserve, Quiet: o.quiet,
-		Logf: cfg.Logf,
+		LocalHome: c.getenv("HOME"), Recursive: o.recursive, Preserve: o.preserve,
+		// As sftp -b, a batch neither says what each command does nor
+		// draws progress, unless -N.
+		Quiet: o.quiet || o.batch && !o.noisy,
+		Logf:  cfg.Logf,
 	}
 	if f, ok := c.Stdout.(*os.File); ok && isTerminal(f) {
 		sh.Width = terminalWidth(f)
-		if !o.quiet {
+		if !sh.Quiet {
 			sh.Progress = c.Stdout
 		}
 	}
@@ -267,6 +263,7 @@ func (c *SFTP) Main(ctx context.Context, args []string) int {
 			return 0
 		}
 	}
+	var err error
 	switch {
 	case in == nil:
 		return 0

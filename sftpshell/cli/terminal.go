@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
 	"sync"
 
@@ -110,6 +111,32 @@ func (i *interrupter) set(cancel context.CancelFunc) {
 	i.mu.Lock()
 	i.cancel = cancel
 	i.mu.Unlock()
+}
+
+// watch passes SIGINT to the running command, or to end when none is
+// running, until ctx ends or the returned stop is called.
+func (i *interrupter) watch(ctx context.Context, end func()) (stop func()) {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-sigs:
+				if !i.interrupt() {
+					end()
+				}
+			case <-ctx.Done():
+				return
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(sigs)
+		close(done)
+	}
 }
 
 // interrupt cancels the running command and reports whether there was

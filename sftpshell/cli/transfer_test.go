@@ -14,7 +14,8 @@ import (
 // TestBatchTransferAndCommands: a batch file through the emulator to a
 // real sshd puts and gets a multi-MiB file intact and leaves mkdir, cd,
 // rename, chmod, rm and rmdir's effects on the remote disk; a line
-// starting with '-' fails without stopping the batch.
+// starting with '-' fails without stopping the batch. -N makes the batch
+// say what it copies and removes.
 func TestBatchTransferAndCommands(t *testing.T) {
 	e := newEnv(t, e2etest.Options{})
 	const size = 6<<20 + 12345
@@ -33,7 +34,7 @@ rm extra.bin
 -rm nope
 pwd
 `
-	r := e.run(t, nil, e.args("-b", batchFile(t, script), e.target())...)
+	r := e.run(t, nil, e.args("-N", "-b", batchFile(t, script), e.target())...)
 	if r.code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
