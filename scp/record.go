@@ -96,6 +96,7 @@ func parseRecord(line string) (record, error) {
 		r.size, r.name = n, name
 		if r.kind == 'D' {
 			r.mode |= fs.ModeDir
+			r.size = 0 // a directory's size means nothing
 		}
 		return r, nil
 	}
