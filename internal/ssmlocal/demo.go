@@ -45,7 +45,7 @@ type demoRun struct {
 func demo(ctx context.Context, args []string, stdio IO) error {
 	fs := flag.NewFlagSet("ssmlocal demo", flag.ContinueOnError)
 	fs.SetOutput(stdio.Stderr)
-	bin := fs.String("bin", "", "`directory` holding ssmproxy (default: next to ssmlocal)")
+	bin := fs.String("bin", "", "`directory` holding ssmproxy, ssmssh, ssmscp and ssmsftp (default: next to ssmlocal)")
 	verbose := fs.Bool("v", false, "log the emulator's diagnostics to stderr")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -73,7 +73,9 @@ func demo(ctx context.Context, args []string, stdio IO) error {
 	if err != nil {
 		return err
 	}
-	d.env = append(withoutAWS(os.Environ()), d.s.Env()...)
+	// A HOME of the demo's own: the commands' caches (the default-user
+	// cache) and known_hosts stay out of the user's.
+	d.env = append(append(withoutAWS(os.Environ()), "HOME="+dir), d.s.Env()...)
 	if err := d.writeKnownHosts(); err != nil {
 		d.s.Close()
 		return err
@@ -88,6 +90,9 @@ func demo(ctx context.Context, args []string, stdio IO) error {
 	d.step("OpenSSH through ssmproxy: ssh -o ProxyCommand='ssmproxy %h %p'", d.opensshExec)
 	d.step("OpenSSH by EC2 Name tag: ssh web-al2023.ssm", d.opensshByName)
 	d.step("scp round trip through ssmproxy, with checksums", d.scpRoundTrip)
+	d.step("ssmssh: SSH built in, no OpenSSH: exit status and the user from the AMI", d.ssmssh)
+	d.step("ssmscp round trip, SFTP up and legacy scp (-O) down, with checksums", d.ssmscp)
+	d.step("ssmsftp -b: a batch of mkdir, put, ls, rename, get", d.ssmsftp)
 	d.step("Port forwarding (AWS-StartPortForwardingSession, smux): three HTTP requests at once", d.portForward)
 	d.step("A clear error for an instance whose agent is offline", d.offline)
 
@@ -403,5 +408,122 @@ func (d *demoRun) offline() error {
 	if !strings.Contains(msg, "not connected") {
 		return fmt.Errorf("the message does not name the cause: %s", msg)
 	}
+	return nil
+}
+
+// tool is the path of one of our commands in d.bin, or errSkip.
+func (d *demoRun) tool(name string) (string, error) {
+	p := filepath.Join(d.bin, name)
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("%w: no %s in %s (run make build)", errSkip, name, d.bin)
+	}
+	return p, nil
+}
+
+// builtinArgs are the options ssmssh, ssmscp and ssmsftp need here: the
+// demo key and known_hosts, no ~/.ssh/config, no prompts.
+func (d *demoRun) builtinArgs() []string {
+	return []string{"-F", "none", "-i", d.key, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+		"-o", "UserKnownHostsFile=" + d.known, "-o", "StrictHostKeyChecking=yes"}
+}
+
+func (d *demoRun) ssmssh() error {
+	ssmssh, err := d.tool("ssmssh")
+	if err != nil {
+		return err
+	}
+	// No user given: ssmssh asks EC2 for the instance's AMI (Ubuntu here).
+	args := append(d.builtinArgs(), "-v", ssmtest.InstanceUbuntu, "echo hello from ssmssh; exit 7")
+	out, err := d.run(ssmssh, args...)
+	d.show(out)
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 7 {
+		return fmt.Errorf("want exit status 7 from the remote command, got %v", err)
+	}
+	// run appends ssmssh's -v diagnostics to the error.
+	for _, line := range strings.Split(err.Error(), "\n") {
+		if i := strings.Index(line, "ssmssh: default user"); i >= 0 {
+			fmt.Fprintf(d.out, "    %s\n", line[i:])
+		}
+	}
+	fmt.Fprintln(d.out, "    remote exit status 7 came back through ssmssh")
+	return nil
+}
+
+func (d *demoRun) ssmscp() error {
+	ssmscp, err := d.tool("ssmscp")
+	if err != nil {
+		return err
+	}
+	src := filepath.Join(d.dir, "scp-payload.bin")
+	data := make([]byte, 8<<20)
+	_, _ = rand.Read(data)
+	if err := os.WriteFile(src, data, 0o600); err != nil {
+		return err
+	}
+	remote := filepath.Join(d.dir, "scp-on-the-instance.bin")
+	back := filepath.Join(d.dir, "scp-back.bin")
+	host := "ec2-user@" + ssmtest.InstanceAmazonLinux
+	start := time.Now()
+	if _, err := d.run(ssmscp, append(d.builtinArgs(), "-q", src, host+":"+remote)...); err != nil {
+		return err
+	}
+	if _, err := d.run(ssmscp, append(d.builtinArgs(), "-q", "-O", host+":"+remote, back)...); err != nil {
+		return err
+	}
+	elapsed := time.Since(start)
+	got, err := os.ReadFile(back)
+	if err != nil {
+		return err
+	}
+	want, have := sha256.Sum256(data), sha256.Sum256(got)
+	fmt.Fprintf(d.out, "    sent     sha256 %s\n    received sha256 %s\n", hex.EncodeToString(want[:]), hex.EncodeToString(have[:]))
+	if want != have {
+		return errors.New("checksums differ")
+	}
+	fmt.Fprintf(d.out, "    16 MiB moved by ssmscp in %v\n", elapsed.Round(time.Millisecond))
+	return nil
+}
+
+func (d *demoRun) ssmsftp() error {
+	ssmsftp, err := d.tool("ssmsftp")
+	if err != nil {
+		return err
+	}
+	local := filepath.Join(d.dir, "notes.txt")
+	if err := os.WriteFile(local, []byte("written by the ssmlocal demo\n"), 0o600); err != nil {
+		return err
+	}
+	remoteDir := filepath.Join(d.dir, "sftp-on-the-instance")
+	fetched := filepath.Join(d.dir, "notes-fetched.txt")
+	batch := filepath.Join(d.dir, "batch.txt")
+	lines := []string{
+		"mkdir " + remoteDir,
+		"cd " + remoteDir,
+		"put " + local,
+		"rename notes.txt notes-renamed.txt",
+		"ls",
+		"get notes-renamed.txt " + fetched,
+		"-rm no-such-file",
+	}
+	if err := os.WriteFile(batch, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		return err
+	}
+	for _, l := range lines {
+		fmt.Fprintf(d.out, "    < %s\n", l)
+	}
+	out, err := d.run(ssmsftp, append(d.builtinArgs(), "-b", batch, "ec2-user@"+ssmtest.InstanceAmazonLinux)...)
+	d.show(out)
+	if err != nil {
+		return err
+	}
+	got, err := os.ReadFile(fetched)
+	if err != nil {
+		return err
+	}
+	if string(got) != "written by the ssmlocal demo\n" {
+		return fmt.Errorf("fetched %q", got)
+	}
+	fmt.Fprintln(d.out, "    the file went up, was renamed there, and came back intact")
 	return nil
 }

@@ -9,13 +9,16 @@ import (
 	"testing"
 )
 
-// TestDemo runs the whole walk-through: the real ssmproxy binary, built
-// here, under the real OpenSSH ssh and scp against a fresh emulator.
+// TestDemo runs the whole walk-through: the real ssmproxy, ssmssh, ssmscp
+// and ssmsftp binaries, built here, ssmproxy under the real OpenSSH ssh
+// and scp, against a fresh emulator.
 func TestDemo(t *testing.T) {
 	bin := t.TempDir()
-	build := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "github.com/ssmssh/ssmssh/cmd/ssmproxy")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build ssmproxy: %v\n%s", err, out)
+	for _, cmd := range []string{"ssmproxy", "ssmssh", "ssmscp", "ssmsftp"} {
+		build := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "github.com/ssmssh/ssmssh/cmd/"+cmd)
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("build %s: %v\n%s", cmd, err, out)
+		}
 	}
 	var stdout, stderr bytes.Buffer
 	code := Main(t.Context(), []string{"demo", "--bin", bin}, IO{Stdout: &stdout, Stderr: &stderr})
@@ -31,7 +34,8 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("steps were skipped although OpenSSH is installed")
 	}
 	for _, want := range []string{"hello from Linux", "hello over ssmproxy", "remote exit status 3",
-		"resolved by name", "path /request-0", "is not connected to Session Manager"} {
+		"resolved by name", "path /request-0", "is not connected to Session Manager",
+		"hello from ssmssh", "ssmssh: default user ubuntu", "remote exit status 7", "16 MiB moved by ssmscp", "came back intact"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q", want)
 		}
