@@ -204,6 +204,16 @@ func (c *collector) fail(path string, err error) bool {
 	return !c.stop
 }
 
+// interrupted records the context's error for path, when it is done,
+// and reports whether it was.
+func (c *collector) interrupted(path string) bool {
+	if err := c.ctx.Err(); err != nil {
+		c.fail(path, err)
+		return true
+	}
+	return false
+}
+
 // err is nil or the *Errors.
 func (c *collector) err() error {
 	if len(c.errs) == 0 {

@@ -70,6 +70,9 @@ type sftpUpload struct {
 
 // source copies one local file or tree to target.
 func (u *sftpUpload) source(src, target string) {
+	if u.interrupted(src) {
+		return
+	}
 	fi, err := os.Stat(src)
 	switch {
 	case err != nil:
@@ -114,6 +117,9 @@ func (u *sftpUpload) dir(src, target string, fi fs.FileInfo) {
 			return
 		}
 		p := filepath.Join(src, e.Name())
+		if u.interrupted(p) {
+			return
+		}
 		efi, err := os.Stat(p) // scp follows symbolic links
 		t := path.Join(target, e.Name())
 		switch {
@@ -260,6 +266,9 @@ func (d *sftpDownload) base(rp string) (string, error) {
 }
 
 func (d *sftpDownload) source(rp, target string) {
+	if d.interrupted(rp) {
+		return
+	}
 	fi, err := d.c.Stat(rp)
 	switch {
 	case err != nil:
@@ -304,6 +313,9 @@ func (d *sftpDownload) dir(rp, target string, fi fs.FileInfo) {
 			continue
 		}
 		p := path.Join(rp, name)
+		if d.interrupted(p) {
+			return
+		}
 		if !validName(name) {
 			d.fail(p, ErrBadName)
 			continue

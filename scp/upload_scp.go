@@ -87,6 +87,9 @@ func (u *scpUpload) session(sources []string, dst string, many bool) ([]string, 
 // top sends one source given on the command line; aborted reports that
 // the session must end.
 func (u *scpUpload) top(r *remote, src string) (aborted bool) {
+	if u.interrupted(src) {
+		return true
+	}
 	fi, err := os.Stat(src)
 	switch {
 	case err != nil:
@@ -200,6 +203,9 @@ func (u *scpUpload) sendDir(r *remote, src, name string, fi fs.FileInfo) (aborte
 	}
 	for _, e := range entries {
 		p := filepath.Join(src, e.Name())
+		if u.interrupted(p) {
+			return true
+		}
 		efi, err := os.Stat(p) // scp follows symbolic links
 		switch {
 		case err != nil:
