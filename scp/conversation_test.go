@@ -188,3 +188,26 @@ func TestSourceFatalAnswer(t *testing.T) {
 		t.Errorf("errors %v", u.err())
 	}
 }
+
+func TestPatterns(t *testing.T) {
+	for _, tc := range []struct {
+		sources []string
+		want    string // joined by |, "nil" for no check
+	}{
+		{[]string{"~/x.txt", "/srv/*.txt", "dir/"}, "x.txt|*.txt|dir"},
+		{[]string{"$HOME/a", "b"}, "a|b"},
+		{[]string{"a", "'with space'"}, "nil"},
+		{[]string{"$HOME"}, "nil"},
+		{[]string{"~"}, "nil"},
+		{[]string{""}, "nil"},
+		{[]string{"d/{a,b}"}, "nil"},
+	} {
+		got := "nil"
+		if p := patterns(tc.sources); p != nil {
+			got = strings.Join(p, "|")
+		}
+		if got != tc.want {
+			t.Errorf("patterns(%q) = %s, want %s", tc.sources, got, tc.want)
+		}
+	}
+}

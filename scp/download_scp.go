@@ -49,13 +49,15 @@ func DownloadSCP(ctx context.Context, client *ssh.Client, sources []string, dst 
 }
 
 // patterns are the names top-level records may carry: the last element
-// of each source, or nil when one of them is shell syntax this check
-// cannot follow (quotes, variables, braces, "~", ".").
+// of each source, or nil when the last element of one of them is shell
+// syntax this check cannot follow (quotes, variables, braces, "~", "."),
+// which turns the check off. The directories before it do not matter:
+// they cannot change the names sent.
 func patterns(sources []string) []string {
 	var out []string
 	for _, s := range sources {
 		base := path.Base(s)
-		if s == "" || strings.ContainsAny(s, "'\"$`{}~\\ ;&|<>()") || !validName(base) {
+		if strings.ContainsAny(base, "'\"$`{}~\\ \t;&|<>()") || !validName(base) {
 			return nil
 		}
 		out = append(out, base)

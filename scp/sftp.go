@@ -25,8 +25,11 @@ const modeBits = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
 //
 // Files are written under their final names. Without Preserve a newly
 // created file or directory gets the source's permission bits less group
-// and other write (what the usual umask of 022 would leave, as OpenSSH's
-// sftp gets by sending the mode to a server that applies its umask).
+// and other write (what OpenSSH's sftp gets by sending the mode to a
+// server that applies the usual umask of 022; github.com/pkg/sftp cannot
+// send a mode with the open, so a mode other than the server's default
+// 0644 or 0755 is set afterwards, and the server's umask is not applied
+// to it).
 func Upload(ctx context.Context, c *sftp.Client, sources []string, dst string, o Options) error {
 	u := &sftpUpload{c: c, o: &o, collector: collector{ctx: ctx}}
 	dst = remotePath(dst)
@@ -101,8 +104,8 @@ func (u *sftpUpload) dir(src, target string, fi fs.FileInfo) {
 			u.fail(target, err)
 			return
 		}
-		if !u.o.Preserve {
-			if err := u.c.Chmod(target, fi.Mode().Perm()&^0o022|0o700); err != nil && !u.fail(target, err) {
+		if mode := fi.Mode().Perm()&^0o022 | 0o700; !u.o.Preserve && mode != 0o755 {
+			if err := u.c.Chmod(target, mode); err != nil && !u.fail(target, err) {
 				return
 			}
 		}
@@ -178,7 +181,7 @@ func (u *sftpUpload) file(src, target string, fi fs.FileInfo) {
 	case err != nil:
 	case u.o.Preserve:
 		err = rf.Chmod(fi.Mode() & modeBits)
-	case created:
+	case created && fi.Mode().Perm()&^0o022 != 0o644:
 		err = rf.Chmod(fi.Mode().Perm() &^ 0o022)
 	}
 	if cerr := rf.Close(); err == nil {

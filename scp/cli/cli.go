@@ -29,8 +29,9 @@ const (
 
 // SCP is the ssmscp command line; Main runs it.
 type SCP struct {
-	// Stdin is the local terminal, if any (nil: none); ssmscp reads it
-	// only to ask about host keys and passphrases.
+	// Stdin is not read: the files are named on the command line, and
+	// passphrases and host-key questions go to the controlling terminal,
+	// as in ssmssh. It gives SCP the shape of ssmssh's SSH.
 	Stdin *os.File
 	// Stdout gets the progress meter when it is a terminal; Stderr gets
 	// errors, warnings and, with -v, diagnostics.
