@@ -357,3 +357,53 @@ func TestSeveralSourcesNeedDirectory(t *testing.T) {
 		})
 	}
 }
+
+// shrinkingFile returns a sysfs file, which stat calls 4096 bytes long
+// but which reads shorter: a file that shrinks as it is copied.
+func shrinkingFile(t *testing.T) string {
+	const p = "/sys/kernel/address_bits"
+	fi, err := os.Stat(p)
+	if err != nil || !fi.Mode().IsRegular() {
+		t.Skipf("no %s: %v", p, err)
+	}
+	b, err := os.ReadFile(p)
+	if err != nil || int64(len(b)) >= fi.Size() {
+		t.Skipf("%s: %d bytes of %d, %v", p, len(b), fi.Size(), err)
+	}
+	return p
+}
+
+// TestSourceShrinks: a local file that reads shorter than its size fails
+// and is not left looking complete (over SFTP it is removed; in the
+// legacy protocol the session ends mid-file, so the remote copy stays
+// short), and the next source is still copied (in the legacy protocol,
+// over a new session).
+func TestSourceShrinks(t *testing.T) {
+	p := newPeer(t)
+	short := shrinkingFile(t)
+	for _, m := range p.modes() {
+		t.Run(m.name, func(t *testing.T) {
+			dir := t.TempDir()
+			write(t, filepath.Join(dir, "next"), "next")
+			remote := filepath.Join(dir, "remote")
+			if err := os.Mkdir(remote, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			err := m.upload(testCtx(t), []string{short, filepath.Join(dir, "next")}, remote, Options{Preserve: true})
+			errs := fileErrors(t, err)
+			if len(errs) != 1 || errs[0].Path != short || !errors.Is(err, ErrChanged) {
+				t.Errorf("errors %v, want %s: %v", err, short, ErrChanged)
+			}
+			if read(t, filepath.Join(remote, "next")) != "next" {
+				t.Error("the next source was not copied")
+			}
+			fi, err := os.Stat(filepath.Join(remote, filepath.Base(short)))
+			switch {
+			case m.name == "sftp" && !errors.Is(err, fs.ErrNotExist):
+				t.Errorf("the failed file is left: %v, %v", fi, err)
+			case m.name == "legacy" && err == nil && fi.Size() >= 4096:
+				t.Errorf("the failed file looks complete: %d bytes", fi.Size())
+			}
+		})
+	}
+}
