@@ -27,8 +27,9 @@
 //
 // A failed file is never left looking complete. Over SFTP, and for
 // downloads in either protocol, the partly written destination file is
-// removed. In a legacy upload the remote scp writes the file; when the
-// local file cannot be read to its end, the session is ended mid-file
+// removed. In a legacy upload the remote scp writes the file, and keeps
+// what it wrote when it fails (the failure is reported); when the local
+// file cannot be read to its end, the session is ended mid-file
 // (OpenSSH's scp would pad the file with zeros and keep it), so the remote
 // scp leaves it short and without the preserved times, and the sources
 // not yet sent go over a new session. -p times and modes are only applied
