@@ -2,13 +2,10 @@ package proxy_test
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"text/tabwriter"
@@ -73,7 +70,7 @@ type benchReport struct {
 // table and writes it as JSON (see benchSizeEnv and benchJSONEnv).
 func BenchmarkProxy(b *testing.B) {
 	e2etest.RequireTools(b, "scp")
-	size, oneShot := benchSize(b)
+	size, oneShot := e2etest.BenchSize(b, benchSizeEnv)
 	e := e2etest.Start(b, e2etest.Options{})
 	e.RusageDir = b.TempDir()
 	local, remote := filepath.Join(e.Dir, "local"), filepath.Join(e.Dir, "remote")
@@ -83,15 +80,7 @@ func BenchmarkProxy(b *testing.B) {
 	// Straight to sshd, or at 40 ms through a delaying relay: OpenSSH's
 	// own windows (2 MiB per channel, 64 SFTP requests of 32 KiB) bound
 	// what any path reaches at that round-trip time.
-	_, sshdPort, _ := net.SplitHostPort(e.Sshd.Addr)
-	slowSshd := e2etest.DelayProxy(b, e.Sshd.Addr, benchRTT)
-	_, slowPort, _ := net.SplitHostPort(slowSshd)
-	directOptions := func(rtt time.Duration) []string {
-		if rtt == 0 {
-			return e.DirectSSHOptions()
-		}
-		return append([]string{"-o", "Port=" + slowPort, "-o", "HostKeyAlias=[127.0.0.1]:" + sshdPort}, e.DirectSSHOptions()...)
-	}
+	directOptions := func(rtt time.Duration) []string { return e.DirectSSHOptionsRTT(rtt) }
 	var rows []benchRow
 
 	scp := func(path string, rtt time.Duration, dir string) {
@@ -257,46 +246,6 @@ func table(rows []benchRow) string {
 	}
 	w.Flush()
 	return sb.String()
-}
-
-// benchSize returns the transfer size and whether the run is a one-shot
-// smoke run (-benchtime=1x).
-func benchSize(b *testing.B) (int64, bool) {
-	oneShot := false
-	if f := flag.Lookup("test.benchtime"); f != nil && f.Value.String() == "1x" {
-		oneShot = true
-	}
-	s := os.Getenv(benchSizeEnv)
-	if s == "" {
-		if oneShot {
-			return 8 << 20, true
-		}
-		return 256 << 20, false
-	}
-	n, err := parseSize(s)
-	if err != nil {
-		b.Fatalf("%s: %v", benchSizeEnv, err)
-	}
-	return n, oneShot
-}
-
-// parseSize reads "1048576", "512KiB", "256MiB" or "1GiB".
-func parseSize(s string) (int64, error) {
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}} {
-		if strings.HasSuffix(s, u.suffix) {
-			s, mult = strings.TrimSuffix(s, u.suffix), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("size %q is not a positive number of bytes, KiB, MiB or GiB", s)
-	}
-	return n * mult, nil
 }
 
 func formatSize(n int64) string {

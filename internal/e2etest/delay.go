@@ -1,7 +1,11 @@
 package e2etest
 
 import (
+	"flag"
 	"net"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -97,4 +101,62 @@ func delayCopy(dst, src net.Conn, delay time.Duration) {
 	if tc, ok := dst.(*net.TCPConn); ok {
 		_ = tc.CloseWrite()
 	}
+}
+
+// DirectSSHOptionsRTT are DirectSSHOptions, at rtt > 0 through a
+// DelayProxy in front of sshd (one per Env and round-trip time, living as
+// long as the Env, whichever sub-test or sub-benchmark asks first): the
+// ceiling a path through the emulator at that latency is compared with.
+func (e *Env) DirectSSHOptionsRTT(rtt time.Duration) []string {
+	if rtt <= 0 {
+		return e.DirectSSHOptions()
+	}
+	e.delayMu.Lock()
+	if e.delayed == nil {
+		e.delayed = map[time.Duration]string{}
+	}
+	addr, ok := e.delayed[rtt]
+	if !ok {
+		addr = DelayProxy(e.owner, e.Sshd.Addr, rtt)
+		e.delayed[rtt] = addr
+	}
+	e.delayMu.Unlock()
+	_, sshdPort, _ := net.SplitHostPort(e.Sshd.Addr)
+	_, port, _ := net.SplitHostPort(addr)
+	// ssh takes the first value of each option: the relay's port, and
+	// sshd's known_hosts name for the host key.
+	return append([]string{"-o", "Port=" + port, "-o", "HostKeyAlias=[127.0.0.1]:" + sshdPort}, e.DirectSSHOptions()...)
+}
+
+// BenchSize is the transfer size of a benchmark: the environment variable
+// env (bytes, or a number with a KiB, MiB or GiB suffix), else 256 MiB,
+// or 8 MiB when -benchtime is 1x (a smoke run, as make test does), which
+// oneShot reports.
+func BenchSize(tb testing.TB, env string) (size int64, oneShot bool) {
+	tb.Helper()
+	if f := flag.Lookup("test.benchtime"); f != nil && f.Value.String() == "1x" {
+		oneShot = true
+	}
+	s := os.Getenv(env)
+	if s == "" {
+		if oneShot {
+			return 8 << 20, true
+		}
+		return 256 << 20, false
+	}
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSuffix(s, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n <= 0 {
+		tb.Fatalf("%s: %q is not a positive number of bytes, KiB, MiB or GiB", env, s)
+	}
+	return n * mult, oneShot
 }

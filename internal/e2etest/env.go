@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -52,6 +53,10 @@ type Env struct {
 	// binary acting as a wrapper that writes ssmproxy's resource usage
 	// there (see ReadUsage); the test package must call Main.
 	RusageDir string
+
+	owner   testing.TB // the test or benchmark that started the Env
+	delayMu sync.Mutex
+	delayed map[time.Duration]string // DelayProxy addresses by round-trip time
 }
 
 // DefaultTimeout bounds each subprocess a test waits for.
@@ -73,7 +78,7 @@ func RequireTools(tb testing.TB, names ...string) {
 func Start(t testing.TB, opts Options) *Env {
 	t.Helper()
 	RequireTools(t, "ssh")
-	e := &Env{Log: NewLog(t), Instance: opts.Instance, Dir: t.TempDir(), ProxyArgs: opts.ProxyArgs}
+	e := &Env{Log: NewLog(t), Instance: opts.Instance, Dir: t.TempDir(), ProxyArgs: opts.ProxyArgs, owner: t}
 	if e.Instance == "" {
 		e.Instance = ssmtest.InstanceAmazonLinux
 	}

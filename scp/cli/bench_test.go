@@ -1,11 +1,9 @@
 package cli
 
 import (
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"text/tabwriter"
@@ -15,9 +13,8 @@ import (
 	"github.com/ssmssh/ssmssh/ssmtest"
 )
 
-// benchSizeEnv is the size of each BenchmarkSSMSCP transfer: bytes, or a
-// number with a KiB, MiB or GiB suffix (default 256MiB, and 8MiB with
-// -benchtime=1x, as in CI).
+// benchSizeEnv is the size of each BenchmarkSSMSCP transfer (see
+// e2etest.BenchSize).
 const benchSizeEnv = "SSMSCP_BENCH_SIZE"
 
 // benchRTT is the emulated round-trip time of the slow runs.
@@ -26,11 +23,11 @@ const benchRTT = 40 * time.Millisecond
 // BenchmarkSSMSCP measures the built ssmscp's throughput down and up,
 // over SFTP and with -O, through the emulator to sshd (in this process,
 // sharing the CPUs), at 0 ms and 40 ms of emulated round-trip time,
-// beside OpenSSH's scp through ssmproxy over the same path. It reports
-// MiB/s and prints a table.
+// beside OpenSSH's scp through ssmproxy over the same path and straight to
+// sshd. It reports MiB/s and prints a table.
 func BenchmarkSSMSCP(b *testing.B) {
 	e2etest.RequireTools(b, "scp")
-	size, oneShot := benchSize(b)
+	size, oneShot := e2etest.BenchSize(b, benchSizeEnv)
 	e := e2etest.Start(b, e2etest.Options{})
 	ssmscp := e2etest.CommandBinary(b, "ssmscp")
 	local := filepath.Join(e.Dir, "local")
@@ -47,7 +44,7 @@ func BenchmarkSSMSCP(b *testing.B) {
 	var rows []row
 	for _, dir := range []string{"down", "up"} {
 		for _, rtt := range []time.Duration{0, benchRTT} {
-			for _, tool := range []string{"ssmscp", "ssmscp -O", "scp+ssmproxy"} {
+			for _, tool := range []string{"ssmscp", "ssmscp -O", "scp+ssmproxy", "scp direct"} {
 				name := fmt.Sprintf("%s/%s/rtt=%dms", dir, strings.ReplaceAll(tool, " ", ""), rtt.Milliseconds())
 				b.Run(name, func(b *testing.B) {
 					e.Server.Faults().Set(func(f *ssmtest.FaultSet) { f.Latency = rtt })
@@ -58,10 +55,14 @@ func BenchmarkSSMSCP(b *testing.B) {
 						from, to = filepath.Join(remote, "down.bin"), filepath.Join(local, "down.copy")
 						check = to
 					}
+					host := e.Instance + ":"
+					if tool == "scp direct" {
+						host = "127.0.0.1:"
+					}
 					if dir == "down" {
-						from = e.Instance + ":" + from
+						from = host + from
 					} else {
-						to = e.Instance + ":" + to
+						to = host + to
 					}
 					b.SetBytes(size)
 					runs := 0
@@ -73,6 +74,10 @@ func BenchmarkSSMSCP(b *testing.B) {
 							cmd = e.Command(ssmscp, append(append([]string{"-O"}, login...), from, to)...)
 						case "scp+ssmproxy":
 							cmd = e.Command("scp", append(e.SSHOptions(), "-q", from, to)...)
+						case "scp direct":
+							// The ceiling: no Session Manager at all (at
+							// 40 ms through a delaying relay).
+							cmd = e.Command("scp", append(e.DirectSSHOptionsRTT(rtt), "-q", from, to)...)
 						}
 						e2etest.RunProc(b, cmd).MustSucceed(b)
 						if fi, err := os.Stat(check); err != nil || fi.Size() != size {
@@ -99,35 +104,4 @@ func BenchmarkSSMSCP(b *testing.B) {
 	}
 	w.Flush()
 	fmt.Printf("\nssmscp through the emulator to sshd, %d MiB per copy%s:\n%s\n", size>>20, note, sb.String())
-}
-
-// benchSize returns the transfer size and whether the run is a one-shot
-// smoke run (-benchtime=1x).
-func benchSize(b *testing.B) (int64, bool) {
-	oneShot := false
-	if f := flag.Lookup("test.benchtime"); f != nil && f.Value.String() == "1x" {
-		oneShot = true
-	}
-	s := os.Getenv(benchSizeEnv)
-	if s == "" {
-		if oneShot {
-			return 8 << 20, true
-		}
-		return 256 << 20, false
-	}
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}} {
-		if strings.HasSuffix(s, u.suffix) {
-			s, mult = strings.TrimSuffix(s, u.suffix), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
-	if err != nil || n <= 0 {
-		b.Fatalf("%s: %q is not a positive number of bytes, KiB, MiB or GiB", benchSizeEnv, s)
-	}
-	return n * mult, oneShot
 }
