@@ -1,17 +1,17 @@
 package sftpshell
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/pkg/sftp"
+
+	"github.com/ssmssh/ssmssh/internal/e2etest"
 )
 
 // fixture is a Shell talking to pkg/sftp's server over an in-memory
@@ -19,7 +19,7 @@ import (
 type fixture struct {
 	sh             *Shell
 	remote, local  string
-	stdout, stderr *syncBuffer
+	stdout, stderr *e2etest.Buffer
 }
 
 // newFixture starts a server (with opts) and a Shell on it.
@@ -29,7 +29,7 @@ func newFixture(t *testing.T, opts ...sftp.ServerOption) *fixture {
 	f := &fixture{
 		remote: filepath.Join(root, "remote"),
 		local:  filepath.Join(root, "local"),
-		stdout: &syncBuffer{}, stderr: &syncBuffer{},
+		stdout: &e2etest.Buffer{}, stderr: &e2etest.Buffer{},
 	}
 	for _, d := range []string{f.remote, f.local} {
 		if err := os.Mkdir(d, 0o755); err != nil {
@@ -90,28 +90,4 @@ func write(t *testing.T, name, content string) {
 func exists(name string) bool {
 	_, err := os.Lstat(name)
 	return err == nil
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-func (b *syncBuffer) Reset() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.b.Reset()
 }

@@ -27,7 +27,7 @@ type Proc struct {
 	err            error
 }
 
-// Buffer is a bytes.Buffer safe for one writer and concurrent readers.
+// Buffer is a bytes.Buffer safe for concurrent use.
 type Buffer struct {
 	// Max, if positive, is how many bytes are kept; the rest is
 	// discarded (for processes that flood their output).
@@ -46,6 +46,13 @@ func (b *Buffer) Write(p []byte) (int, error) {
 	}
 	b.b.Write(keep)
 	return len(p), nil
+}
+
+// Reset discards what was written so far.
+func (b *Buffer) Reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.b.Reset()
 }
 
 // String returns what was written so far.

@@ -44,7 +44,7 @@ func TestProgressMeter(t *testing.T) {
 				defer close(drained)
 				_, _ = io.Copy(&screen, ptmx)
 			}()
-			var errb syncBuffer
+			var errb e2etest.Buffer
 			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 			defer cancel()
 			c := &SCP{Stdout: tty, Stderr: &errb}

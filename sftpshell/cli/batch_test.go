@@ -148,7 +148,7 @@ func TestBatchSessionLostMidTransfer(t *testing.T) {
 	t.Chdir(e.local)
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
-	var out, errb syncBuffer
+	var out, errb e2etest.Buffer
 	done := make(chan int, 1)
 	go func() {
 		c := &SFTP{Stdout: &out, Stderr: &errb}

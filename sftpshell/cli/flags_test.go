@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ssmssh/ssmssh/internal/e2etest"
 )
 
 func TestSplitDestination(t *testing.T) {
@@ -30,7 +32,7 @@ func TestSplitDestination(t *testing.T) {
 }
 
 func TestParseFlags(t *testing.T) {
-	var errb syncBuffer
+	var errb e2etest.Buffer
 	c := &SFTP{Stderr: &errb}
 	o, _, ok := c.parse([]string{"-qrb", "cmds", "-P2222", "-i", "key", "-o", "User=x", "--profile", "dev", "u@i-1:/srv"})
 	if !ok {
@@ -47,7 +49,7 @@ func TestParseFlags(t *testing.T) {
 
 func TestUsage(t *testing.T) {
 	for _, args := range [][]string{nil, {"a", "b"}, {"-Z", "host"}, {"[x"}} {
-		var errb syncBuffer
+		var errb e2etest.Buffer
 		c := &SFTP{Stderr: &errb}
 		if code := c.Main(t.Context(), args); code != ExitUsage {
 			t.Errorf("%q: exit %d, want 2", args, code)

@@ -1,12 +1,10 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -72,7 +70,7 @@ func (e *env) run(t *testing.T, stdin *os.File, args ...string) result {
 	t.Chdir(e.local)
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
-	var out, errb syncBuffer
+	var out, errb e2etest.Buffer
 	c := &SFTP{Stdin: stdin, Stdout: &out, Stderr: &errb}
 	code := c.Main(ctx, args)
 	return result{code, out.String(), errb.String()}
@@ -88,26 +86,8 @@ func batchFile(t *testing.T, script string) string {
 	return name
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // waitFor polls b until it contains want or the deadline passes.
-func waitFor(t *testing.T, b *syncBuffer, want string, d time.Duration) {
+func waitFor(t *testing.T, b *e2etest.Buffer, want string, d time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !strings.Contains(b.String(), want) {

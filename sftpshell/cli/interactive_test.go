@@ -61,7 +61,7 @@ func TestInteractiveTerminal(t *testing.T) {
 	if err := pty.Setsize(ptmx, &pty.Winsize{Rows: 24, Cols: 100}); err != nil {
 		t.Fatal(err)
 	}
-	var screen syncBuffer
+	var screen e2etest.Buffer
 	go func() {
 		buf := make([]byte, 4096)
 		for {
@@ -75,7 +75,7 @@ func TestInteractiveTerminal(t *testing.T) {
 	t.Chdir(e.local)
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
-	var errb syncBuffer
+	var errb e2etest.Buffer
 	done := make(chan int, 1)
 	go func() {
 		c := &SFTP{Stdin: tty, Stdout: tty, Stderr: &errb}
@@ -126,7 +126,7 @@ func TestCtxEndsBlockedSession(t *testing.T) {
 	t.Chdir(e.local)
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
-	var out, errb syncBuffer
+	var out, errb e2etest.Buffer
 	done := make(chan int, 1)
 	go func() {
 		c := &SFTP{Stdin: r, Stdout: &out, Stderr: &errb}
@@ -163,7 +163,7 @@ func TestInterruptAtTerminal(t *testing.T) {
 		t.Skipf("no pty: %v", err)
 	}
 	t.Cleanup(func() { ptmx.Close(); tty.Close() })
-	var screen syncBuffer
+	var screen e2etest.Buffer
 	go func() {
 		buf := make([]byte, 4096)
 		for {
@@ -177,7 +177,7 @@ func TestInterruptAtTerminal(t *testing.T) {
 	t.Chdir(e.local)
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
-	var errb syncBuffer
+	var errb e2etest.Buffer
 	done := make(chan int, 1)
 	go func() {
 		c := &SFTP{Stdin: tty, Stdout: tty, Stderr: &errb}
@@ -233,7 +233,7 @@ func TestSessionTerminated(t *testing.T) {
 	t.Chdir(e.local)
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
-	var out, errb syncBuffer
+	var out, errb e2etest.Buffer
 	done := make(chan int, 1)
 	go func() {
 		c := &SFTP{Stdin: r, Stdout: &out, Stderr: &errb}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/creack/pty"
 
+	"github.com/ssmssh/ssmssh/internal/e2etest"
 	"github.com/ssmssh/ssmssh/ssmtest"
 )
 
@@ -22,7 +23,7 @@ func TestShellWithPTY(t *testing.T) {
 	t.Cleanup(func() { ptmx.Close(); tty.Close() })
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
-	var out, errb syncBuffer
+	var out, errb e2etest.Buffer
 	done := make(chan int, 1)
 	go func() {
 		c := &SSH{Stdin: tty, Stdout: &out, Stderr: &errb}

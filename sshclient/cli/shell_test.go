@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssmssh/ssmssh/internal/e2etest"
 	"github.com/ssmssh/ssmssh/ssmtest"
 )
 
@@ -25,7 +26,7 @@ func TestShellFromPipe(t *testing.T) {
 	}()
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
-	var out, errb syncBuffer
+	var out, errb e2etest.Buffer
 	c := &SSH{Stdin: r, Stdout: &out, Stderr: &errb}
 	code := c.Main(ctx, e.args("ec2-user@"+ssmtest.InstanceAmazonLinux))
 	if code != 7 || strings.TrimSpace(out.String()) != "piped" {
