@@ -297,20 +297,34 @@ func (d *demoRun) scpRoundTrip() error {
 	if err != nil {
 		return err
 	}
-	src := filepath.Join(d.dir, "payload.bin")
+	args := d.sshArgs("scp", proxy)
+	return d.roundTrip("scp", "", func(from, to string) error {
+		_, err := d.run("scp", append(args, from, to)...)
+		return err
+	}, func(from, to string) error {
+		_, err := d.run("scp", append(args, from, to)...)
+		return err
+	})
+}
+
+// roundTrip sends 8 MiB of random bytes to the instance with up and
+// brings them back with down (each given a source and a destination,
+// remote ones as user@instance:path), and compares checksums.
+func (d *demoRun) roundTrip(name, by string, up, down func(from, to string) error) error {
+	src := filepath.Join(d.dir, name+"-payload.bin")
 	data := make([]byte, 8<<20)
 	_, _ = rand.Read(data)
 	if err := os.WriteFile(src, data, 0o600); err != nil {
 		return err
 	}
-	remote := filepath.Join(d.dir, "on-the-instance.bin")
-	back := filepath.Join(d.dir, "back.bin")
+	remote := filepath.Join(d.dir, name+"-on-the-instance.bin")
+	back := filepath.Join(d.dir, name+"-back.bin")
 	host := "ec2-user@" + ssmtest.InstanceAmazonLinux
 	start := time.Now()
-	if _, err := d.run("scp", append(d.sshArgs("scp", proxy), src, host+":"+remote)...); err != nil {
+	if err := up(src, host+":"+remote); err != nil {
 		return err
 	}
-	if _, err := d.run("scp", append(d.sshArgs("scp", proxy), host+":"+remote, back)...); err != nil {
+	if err := down(host+":"+remote, back); err != nil {
 		return err
 	}
 	elapsed := time.Since(start)
@@ -323,7 +337,7 @@ func (d *demoRun) scpRoundTrip() error {
 	if want != have {
 		return errors.New("checksums differ")
 	}
-	fmt.Fprintf(d.out, "    16 MiB moved in %v\n", elapsed.Round(time.Millisecond))
+	fmt.Fprintf(d.out, "    16 MiB moved%s in %v\n", by, elapsed.Round(time.Millisecond))
 	return nil
 }
 
@@ -455,34 +469,14 @@ func (d *demoRun) ssmscp() error {
 	if err != nil {
 		return err
 	}
-	src := filepath.Join(d.dir, "scp-payload.bin")
-	data := make([]byte, 8<<20)
-	_, _ = rand.Read(data)
-	if err := os.WriteFile(src, data, 0o600); err != nil {
+	args := append(d.builtinArgs(), "-q")
+	return d.roundTrip("ssmscp", " by ssmscp", func(from, to string) error {
+		_, err := d.run(ssmscp, append(args, from, to)...)
 		return err
-	}
-	remote := filepath.Join(d.dir, "scp-on-the-instance.bin")
-	back := filepath.Join(d.dir, "scp-back.bin")
-	host := "ec2-user@" + ssmtest.InstanceAmazonLinux
-	start := time.Now()
-	if _, err := d.run(ssmscp, append(d.builtinArgs(), "-q", src, host+":"+remote)...); err != nil {
+	}, func(from, to string) error {
+		_, err := d.run(ssmscp, append(append(args, "-O"), from, to)...)
 		return err
-	}
-	if _, err := d.run(ssmscp, append(d.builtinArgs(), "-q", "-O", host+":"+remote, back)...); err != nil {
-		return err
-	}
-	elapsed := time.Since(start)
-	got, err := os.ReadFile(back)
-	if err != nil {
-		return err
-	}
-	want, have := sha256.Sum256(data), sha256.Sum256(got)
-	fmt.Fprintf(d.out, "    sent     sha256 %s\n    received sha256 %s\n", hex.EncodeToString(want[:]), hex.EncodeToString(have[:]))
-	if want != have {
-		return errors.New("checksums differ")
-	}
-	fmt.Fprintf(d.out, "    16 MiB moved by ssmscp in %v\n", elapsed.Round(time.Millisecond))
-	return nil
+	})
 }
 
 func (d *demoRun) ssmsftp() error {
