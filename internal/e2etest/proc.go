@@ -8,12 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ssmssh/ssmssh/internal/sshdtest"
 )
 
 // Proc is a subprocess started by StartProc: in its own process group,
@@ -207,7 +208,7 @@ func FindDescendant(t testing.TB, pid int, name string, timeout time.Duration) i
 	}
 	deadline := time.Now().Add(timeout)
 	for {
-		for _, c := range Descendants(pid) {
+		for _, c := range sshdtest.Descendants(pid) {
 			comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", c))
 			if err == nil && strings.TrimSpace(string(comm)) == name {
 				return c
@@ -218,49 +219,6 @@ func FindDescendant(t testing.TB, pid int, name string, timeout time.Duration) i
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-// Descendants returns the pids of all processes below pid, read from
-// /proc/*/stat.
-func Descendants(pid int) []int {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	children := map[int][]int{}
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// "pid (comm) state ppid ...": comm may hold spaces and parens.
-		i := bytes.LastIndexByte(stat, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(stat[i+1:]))
-		if len(f) < 2 {
-			continue
-		}
-		if ppid, err := strconv.Atoi(f[1]); err == nil {
-			children[ppid] = append(children[ppid], p)
-		}
-	}
-	var out []int
-	queue := []int{pid}
-	for len(queue) > 0 {
-		p := queue[0]
-		queue = queue[1:]
-		for _, c := range children[p] {
-			out = append(out, c)
-			queue = append(queue, c)
-		}
-	}
-	return out
 }
 
 var _ io.Writer = (*Buffer)(nil)

@@ -419,7 +419,7 @@ func (d *daemon) stop() {
 	case <-d.exited:
 	default:
 		pid := d.cmd.Process.Pid
-		tree := descendants(pid)
+		tree := Descendants(pid)
 		d.cmd.Process.Kill()
 		for _, p := range tree {
 			syscall.Kill(p, syscall.SIGKILL)
@@ -432,9 +432,9 @@ func (d *daemon) stop() {
 	<-d.read
 }
 
-// descendants returns the pids of all processes below pid, read from
+// Descendants returns the pids of all processes below pid, read from
 // /proc/*/stat.
-func descendants(pid int) []int {
+func Descendants(pid int) []int {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
