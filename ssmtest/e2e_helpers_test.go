@@ -9,14 +9,13 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"os"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/ssmssh/ssmssh/internal/e2etest"
 	"github.com/ssmssh/ssmssh/ssmclient"
 	"github.com/ssmssh/ssmssh/ssmtest"
 )
@@ -25,67 +24,11 @@ import (
 // deadlines, waits for the emulator to notice something).
 const e2eTimeout = 60 * time.Second
 
-// testLog collects the diagnostics of the emulator, the built-in agents
-// and the client. It keeps them quiet while a test passes and prints the
-// last lines when it fails (or always, with -v and SSMTEST_LOG set); tests
-// also search it for what a component reported. It is safe to use from
-// goroutines that outlive the test.
-type testLog struct {
-	mu    sync.Mutex
-	lines []string
-	done  bool
-}
-
-// maxLogLines bounds what a testLog keeps (the newest lines win).
-const maxLogLines = 4000
-
-func newTestLog(t *testing.T) *testLog {
-	l := &testLog{}
-	// Registered first, so it runs last: after the server and sessions
-	// closed, when nothing logs any more.
-	t.Cleanup(func() {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		l.done = true
-		if t.Failed() || testing.Verbose() && os.Getenv("SSMTEST_LOG") != "" {
-			t.Logf("log (last %d lines):\n%s", len(l.lines), strings.Join(l.lines, "\n"))
-		}
-	})
-	return l
-}
-
-// Logf records a line; it matches the Logf fields of every component.
-func (l *testLog) Logf(format string, args ...any) {
-	line := time.Now().Format("15:04:05.000 ") + fmt.Sprintf(format, args...)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.done {
-		return
-	}
-	if len(l.lines) == maxLogLines {
-		l.lines = append(l.lines[:0], l.lines[maxLogLines/2:]...)
-	}
-	l.lines = append(l.lines, line)
-}
-
-// count returns how many lines contain sub.
-func (l *testLog) count(sub string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n := 0
-	for _, line := range l.lines {
-		if strings.Contains(line, sub) {
-			n++
-		}
-	}
-	return n
-}
-
 // env is an emulator with its built-in agents and a client for it.
 type env struct {
 	s      *ssmtest.Server
 	client *ssmclient.Client
-	log    *testLog
+	log    *e2etest.Log // emulator, agents and client; printed when the test fails (see e2etest.NewLog)
 }
 
 // newEnv starts an emulator (Logf is set to the test's log) and a client
@@ -93,7 +36,7 @@ type env struct {
 // leaked sessions: every test ends its sessions.
 func newEnv(t *testing.T, opts ssmtest.Options) *env {
 	t.Helper()
-	log := newTestLog(t)
+	log := e2etest.NewLog(t)
 	if opts.Logf == nil {
 		opts.Logf = log.Logf
 	}

@@ -35,10 +35,10 @@ func TestFaultKillClientWebsocket(t *testing.T) {
 	if n := s.Stats().Reconnects; n != 2 {
 		t.Errorf("client reconnected %d times, want 2 (one per killed websocket)", n)
 	}
-	if got := e.log.count("fault: killing the client websocket"); got != 2 {
+	if got := e.log.Count("fault: killing the client websocket"); got != 2 {
 		t.Errorf("gateway killed the websocket %d times, want 2", got)
 	}
-	if got := e.log.count("data channel dropped; resuming"); got != 2 {
+	if got := e.log.Count("data channel dropped; resuming"); got != 2 {
 		t.Errorf("client resumed %d times, want 2", got)
 	}
 	// Still the same session, still usable.
@@ -128,16 +128,16 @@ func TestFaultPausePublication(t *testing.T) {
 	e, s := echoSession(t, ssmtest.FaultSet{})
 	e.s.Faults().Set(func(f *ssmtest.FaultSet) { f.PausePublication = true })
 	took := echoRoundTrip(t, s, 256<<10, 1)
-	if e.log.count("fault: pausing the client's publication") == 0 {
+	if e.log.Count("fault: pausing the client's publication") == 0 {
 		t.Fatal("the gateway never paused the client")
 	}
-	if e.log.count("session (client): publication paused") == 0 {
+	if e.log.Count("session (client): publication paused") == 0 {
 		t.Error("the client never heard pause_publication")
 	}
 	// start_publication follows each pause after a while; the client may
 	// have resumed earlier, on an acknowledgement.
 	deadline := time.Now().Add(e2eTimeout)
-	for e.log.count("session (client): publication started") == 0 {
+	for e.log.Count("session (client): publication started") == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("the client never heard start_publication")
 		}

@@ -20,7 +20,7 @@ type Log struct {
 }
 
 // maxLogLines bounds what a Log keeps (the newest lines win).
-const maxLogLines = 2000
+const maxLogLines = 4000
 
 // NewLog returns a Log that prints itself in t.Cleanup when t failed.
 // Register it before anything that logs into it, so that its cleanup runs
