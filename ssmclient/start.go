@@ -82,15 +82,19 @@ func (c *Client) TLSConfig() *tls.Config {
 	return nil
 }
 
+// SessionResponse is a started session's data-channel address: what
+// SSM StartSession answers, and what ECS ExecuteCommand answers in its
+// Session member (and what the AWS CLI hands session-manager-plugin).
+type SessionResponse struct {
+	SessionID  string
+	StreamURL  string
+	TokenValue string
+}
+
 // StartSession starts a session with StartSession, opens its data channel,
-// runs the handshake and returns the data stream. A dropped websocket is
-// replaced through ResumeSession without the caller noticing. Errors from
-// AWS are explained (see Explain).
+// runs the handshake and returns the data stream (see OpenSession). Errors
+// from AWS are explained (see Explain).
 func (c *Client) StartSession(ctx context.Context, in StartInput) (*Session, error) {
-	logf := in.Logf
-	if logf == nil {
-		logf = func(string, ...any) {}
-	}
 	req := &ssm.StartSessionInput{Target: &in.Target, Parameters: in.Parameters}
 	if in.DocumentName != "" {
 		req.DocumentName = &in.DocumentName
@@ -105,11 +109,26 @@ func (c *Client) StartSession(ctx context.Context, in StartInput) (*Session, err
 	if out.SessionId == nil || out.StreamUrl == nil || out.TokenValue == nil {
 		return nil, errors.New("ssmclient: StartSession answered without a session id, stream URL or token")
 	}
-	sid := *out.SessionId
+	return c.OpenSession(ctx, SessionResponse{SessionID: *out.SessionId, StreamURL: *out.StreamUrl, TokenValue: *out.TokenValue}, in)
+}
+
+// OpenSession opens the data channel of a session that is already started
+// (by StartSession, by ECS ExecuteCommand, or by whoever handed over its
+// response), runs the handshake and returns the data stream. in.Target
+// names the session's target (the KMS encryption context uses it);
+// DocumentName, Parameters and Reason are not used. A dropped websocket is
+// replaced through ResumeSession without the caller noticing. When opening
+// fails, the session is terminated.
+func (c *Client) OpenSession(ctx context.Context, resp SessionResponse, in StartInput) (*Session, error) {
+	logf := in.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	sid := resp.SessionID
 	logf("ssmclient: session %s started on %s", sid, in.Target)
 
 	opts := protocol.DialOptions{ClientVersion: protocol.ClientVersion, TLSConfig: c.TLSConfig(), Logf: logf}
-	tr, err := protocol.DialDataChannel(ctx, *out.StreamUrl, *out.TokenValue, opts)
+	tr, err := protocol.DialDataChannel(ctx, resp.StreamURL, resp.TokenValue, opts)
 	if err != nil {
 		c.terminate(sid, logf)
 		return nil, fmt.Errorf("ssmclient: open the data channel of %s: %w", sid, err)
