@@ -96,10 +96,15 @@ func Run(ctx context.Context, cfg Config, rw io.ReadWriteCloser) error {
 		sess.ID, st.Sent, st.Resent, st.Received, st.Duplicates, st.OutOfOrder, st.RTT.Round(time.Millisecond), st.Reconnects)
 	var ended *ssmclient.SessionEndedError
 	switch {
-	case ctx.Err() != nil:
-		return nil // a signal: the session was terminated on purpose
 	case errors.As(err, &ended) && ended.Output == "":
 		return nil
+	case ended != nil:
+		// The agent or the service ended the session with a reason. Once
+		// stdout closed, ssh hangs up (SIGHUP) before the reason is out:
+		// that signal must not swallow it.
+		return fmt.Errorf("proxy: %w", err)
+	case ctx.Err() != nil:
+		return nil // a signal: the session was terminated on purpose
 	case err != nil:
 		return fmt.Errorf("proxy: %w", err)
 	}
