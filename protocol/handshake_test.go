@@ -512,7 +512,7 @@ func TestHandshakeUnsupportedAction(t *testing.T) {
 		t.Errorf("ClientHandshake = %v", err)
 	}
 	pt, p, _ := agentMS.Recv()
-	want := `{"ClientVersion":"1.2.707.0","ProcessedClientActions":[` +
+	want := `{"ClientVersion":"1.2.764.0","ProcessedClientActions":[` +
 		`{"ActionType":"SessionType","ActionStatus":1,"ActionResult":null,"Error":""},` +
 		`{"ActionType":"Teleport","ActionStatus":3,"ActionResult":null,"Error":"Unsupported action Teleport"}],` +
 		`"Errors":["Unsupported action Teleport"]}`
@@ -564,7 +564,7 @@ func TestHandshakeWire(t *testing.T) {
 			t.Errorf("HandshakeComplete = %s", got)
 		}
 		if got, want := string(r.clientMS.sentPayloads(PayloadHandshakeResponse)[0]),
-			`{"ClientVersion":"1.2.707.0","ProcessedClientActions":[{"ActionType":"SessionType","ActionStatus":1,"ActionResult":null,"Error":""}],"Errors":null}`; got != want {
+			`{"ClientVersion":"1.2.764.0","ProcessedClientActions":[{"ActionType":"SessionType","ActionStatus":1,"ActionResult":null,"Error":""}],"Errors":null}`; got != want {
 			t.Errorf("HandshakeResponse\n got %s\nwant %s", got, want)
 		}
 	})
@@ -585,7 +585,7 @@ func TestHandshakeWire(t *testing.T) {
 			t.Errorf("HandshakeComplete = %s", got)
 		}
 		got = string(r.clientMS.sentPayloads(PayloadHandshakeResponse)[0])
-		re = regexp.MustCompile(`^\{"ClientVersion":"1\.2\.707\.0","ProcessedClientActions":\[` +
+		re = regexp.MustCompile(`^\{"ClientVersion":"1\.2\.764\.0","ProcessedClientActions":\[` +
 			`\{"ActionType":"SessionType","ActionStatus":1,"ActionResult":null,"Error":""\},` +
 			`\{"ActionType":"KMSEncryption","ActionStatus":1,"ActionResult":\{"KMSCipherTextKey":"[A-Za-z0-9+/=]+","KMSCipherTextHash":"[A-Za-z0-9+/]{43}=","ChallengeAcknowledgement":true\},"Error":""\}\],"Errors":null\}$`)
 		if !re.MatchString(got) {

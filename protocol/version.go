@@ -8,13 +8,20 @@ import (
 // ClientVersion is the session-manager-plugin version this package
 // announces as a client (in OpenDataChannelInput and HandshakeResponse).
 //
+// 1.2.764.0 (released November 19, 2025) is the first plugin release that
+// signs the data-channel websocket upgrade with SigV4 (its release notes:
+// "Added support for signing OpenDataChannel request"; the other change
+// was style fixes for a newer Go), which is what DialDataChannel does with
+// DialOptions.Credentials; AWS asks users for that release or later. The
+// plugin has announced its version in OpenDataChannelInput since
+// 1.2.677.0.
+//
 // The agent branches on it: clients at or above 1.1.70 get smux port
 // forwarding instead of one TCP connection per session, and clients above
 // 1.2.331.0 get smux with keepalive disabled (keepalive frames would keep
-// an idle session alive forever). 1.2.707.0 is a released plugin version
-// well past both thresholds, so an agent treats us exactly like a current
-// plugin.
-const ClientVersion = "1.2.707.0"
+// an idle session alive forever). 1.2.764.0 is past both thresholds, so an
+// agent treats us exactly like a current plugin.
+const ClientVersion = "1.2.764.0"
 
 // Version thresholds of the real programs. Agents compare the client's
 // version; clients compare the agent's.

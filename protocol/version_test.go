@@ -60,3 +60,11 @@ func TestVersionRules(t *testing.T) {
 		t.Errorf("ClientVersion %s must get smux", ClientVersion)
 	}
 }
+
+// The announced version is one that signs its websocket upgrade, as
+// DialDataChannel does: AWS supports plugins from 1.2.764.0.
+func TestClientVersionSigns(t *testing.T) {
+	if CompareVersions(ClientVersion, "1.2.764.0") < 0 {
+		t.Errorf("ClientVersion %s is older than 1.2.764.0, the first plugin release that signs", ClientVersion)
+	}
+}

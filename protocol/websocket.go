@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 )
@@ -56,30 +57,24 @@ type DialOptions struct {
 	CABundle string
 	// Header is sent with the upgrade request.
 	Header http.Header
+	// Credentials, when set, sign the upgrade with SigV4 for the message
+	// gateway (SigningName) in Region, as plugin releases from 1.2.764.0
+	// do, unless the stream URL is presigned (IsPresignedURL). They are
+	// retrieved at every dial, so a refreshing provider signs each resume
+	// with what is current. Neither the signature nor the credentials are
+	// ever logged.
+	Credentials aws.CredentialsProvider
+	// Region is the signing region: the session's (the region its
+	// StartSession was called in).
+	Region string
+	// Now is the signing clock (nil: time.Now).
+	Now func() time.Time
 	// PingInterval between pings (0: DefaultPingInterval; negative: none).
 	PingInterval time.Duration
 	// Logf receives diagnostics; nil discards them. Tokens are never
 	// logged.
 	Logf func(format string, args ...any)
 }
-
-// DialError reports a websocket upgrade the server refused.
-type DialError struct {
-	URL        string // without the query, which may name the session
-	StatusCode int
-	Body       string // the start of the answer's body
-	Err        error
-}
-
-func (e *DialError) Error() string {
-	if e.StatusCode != 0 {
-		return fmt.Sprintf("protocol: websocket: %s answered %d %s: %s", e.URL, e.StatusCode,
-			http.StatusText(e.StatusCode), e.Body)
-	}
-	return fmt.Sprintf("protocol: websocket: dial %s: %v", e.URL, e.Err)
-}
-
-func (e *DialError) Unwrap() error { return e.Err }
 
 // DialDataChannel opens a data-channel websocket at streamURL and sends the
 // opening frame with token. ctx bounds the dial only.
@@ -108,14 +103,26 @@ func DialDataChannel(ctx context.Context, streamURL, token string, opts DialOpti
 	if i := strings.IndexByte(short, '?'); i >= 0 {
 		short = short[:i]
 	}
-	c, resp, err := d.DialContext(ctx, streamURL, opts.Header)
+	header := opts.Header
+	switch {
+	case opts.Credentials == nil:
+	case IsPresignedURL(streamURL):
+		dialLogf(opts)("protocol: websocket: the stream URL is presigned; the upgrade is not signed again")
+	default:
+		if header, err = upgradeHeader(ctx, streamURL, opts.Header, opts); err != nil {
+			return nil, &DialError{URL: short, Err: fmt.Errorf("sign the upgrade: %w", err)}
+		}
+		dialLogf(opts)("protocol: websocket: upgrade signed with SigV4 (%s, %s)", SigningName, opts.Region)
+	}
+	c, resp, err := d.DialContext(ctx, streamURL, header)
 	if err != nil {
 		de := &DialError{URL: short, Err: err}
 		if resp != nil {
 			de.StatusCode = resp.StatusCode
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 			resp.Body.Close()
-			de.Body = strings.TrimSpace(string(body))
+			de.Code, de.Message = ParseServiceError(resp.Header, body)
+			de.Body = firstLine(string(body))
 		}
 		return nil, de
 	}
@@ -158,6 +165,13 @@ func DialDataChannel(ctx context.Context, streamURL, token string, opts DialOpti
 		go t.ping(interval)
 	}
 	return t, nil
+}
+
+func dialLogf(opts DialOptions) func(string, ...any) {
+	if opts.Logf == nil {
+		return func(string, ...any) {}
+	}
+	return opts.Logf
 }
 
 func tlsConfig(opts DialOptions) (*tls.Config, error) {

@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -38,6 +39,13 @@ type acceptedWS struct {
 
 func newWSServer(t *testing.T, handler http.HandlerFunc) *wsServer {
 	t.Helper()
+	return newRecordingWSServer(t, handler, nil)
+}
+
+// newRecordingWSServer is newWSServer that also sends each request, before
+// handling it, to reqs (unless nil).
+func newRecordingWSServer(t *testing.T, handler http.HandlerFunc, reqs chan<- *http.Request) *wsServer {
+	t.Helper()
 	s := &wsServer{accepted: make(chan acceptedWS, 4)}
 	if handler == nil {
 		handler = func(w http.ResponseWriter, r *http.Request) {
@@ -47,6 +55,13 @@ func newWSServer(t *testing.T, handler http.HandlerFunc) *wsServer {
 				return
 			}
 			s.accepted <- acceptedWS{tr, first}
+		}
+	}
+	if reqs != nil {
+		inner := handler
+		handler = func(w http.ResponseWriter, r *http.Request) {
+			reqs <- r.Clone(context.Background())
+			inner(w, r)
 		}
 	}
 	s.Server = httptest.NewUnstartedServer(handler)
