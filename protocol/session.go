@@ -178,8 +178,10 @@ type SessionConfig struct {
 	// Reconnect, when set, is called after the transport fails to obtain a
 	// new one (for a client: ResumeSession and a new websocket). It is
 	// tried up to ReconnectAttempts times with exponential backoff from
-	// 100 ms to 5 s; its context is cancelled by Close. Nil means a
-	// transport failure ends the session.
+	// 100 ms to 5 s; its context is cancelled by Close. An error wrapping
+	// ErrReconnectRefused ends the session at once: trying again cannot
+	// help (the session is gone, the credentials have expired). Nil means
+	// a transport failure ends the session.
 	Reconnect func(ctx context.Context) (Transport, error)
 	// ReconnectAttempts bounds the calls to Reconnect per failure (default
 	// DefaultReconnectAttempts, as both real peers do).
@@ -402,6 +404,10 @@ func transportError(err error) error {
 	return fmt.Errorf("protocol: session: transport: %w", err)
 }
 
+// ErrReconnectRefused, wrapped by an error of SessionConfig.Reconnect,
+// says that no further attempt can succeed.
+var ErrReconnectRefused = errors.New("reconnecting cannot succeed")
+
 // reconnect obtains a new transport and resumes the session on it.
 func (s *Session) reconnect(cause error) {
 	defer s.wg.Done()
@@ -433,6 +439,10 @@ func (s *Session) reconnect(cause error) {
 			return
 		}
 		last = err
+		if errors.Is(err, ErrReconnectRefused) {
+			s.fail(fmt.Errorf("protocol: session: reconnect failed: %w", err))
+			return
+		}
 		if attempt >= s.cfg.ReconnectAttempts {
 			break
 		}

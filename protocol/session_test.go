@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -455,6 +456,29 @@ func TestSessionReconnectGivesUp(t *testing.T) {
 		}
 		if err := s.Send(protocol.PayloadOutput, []byte("x")); !errors.Is(err, errGone) {
 			t.Errorf("Send = %v", err)
+		}
+	})
+}
+
+// A Reconnect error wrapping ErrReconnectRefused ends the session at once,
+// without the remaining attempts.
+func TestSessionReconnectRefused(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		errExpired := fmt.Errorf("credentials expired: %w", protocol.ErrReconnectRefused)
+		calls := 0
+		s, p := newPeer(t, protocol.SessionConfig{ReconnectAttempts: 5,
+			Reconnect: func(ctx context.Context) (protocol.Transport, error) {
+				calls++
+				return nil, errExpired
+			}})
+		defer s.Close()
+		p.close()
+		_, _, err := s.Recv()
+		if !errors.Is(err, errExpired) || strings.Contains(err.Error(), "attempts") {
+			t.Fatalf("Recv error = %v", err)
+		}
+		if calls != 1 {
+			t.Errorf("Reconnect called %d times, want 1", calls)
 		}
 	})
 }
