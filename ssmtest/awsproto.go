@@ -33,7 +33,9 @@ import (
 // <ErrorResponse><Error><Type>Sender</Type><Code/><Message/></Error><RequestId/></ErrorResponse>.
 //
 // Signatures are not checked, but a request without an Authorization
-// header (or presigned X-Amz-Credential) is refused as AWS refuses it.
+// header (or presigned X-Amz-Credential) is refused as AWS refuses it, and
+// one signed with expired credentials gets the service's expired-token
+// error (credentials.go). The gateway does check signatures (sigv4.go).
 
 // APIError is an error answered to an API caller in the service's shape.
 // Hooks (Hooks.OnStart) return one to choose the error StartSession gives.
@@ -169,6 +171,10 @@ func (s *Server) serveJSON(w http.ResponseWriter, r *http.Request, c *call, targ
 		writeJSONError(w, &APIError{Code: "MissingAuthenticationTokenException", Message: "Missing Authentication Token"})
 		return
 	}
+	if e := s.expiredCaller(r, c.service, c.now); e != nil {
+		writeJSONError(w, e)
+		return
+	}
 	h := s.jsonOps[target]
 	if h == nil {
 		writeJSONError(w, apiErr("UnknownOperationException", ""))
@@ -243,6 +249,10 @@ func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request, c *call, sco
 		writeXMLError(w, c.service, c.requestID, &APIError{
 			Code: "MissingAuthenticationToken", Message: "Request is missing Authentication Token", StatusCode: http.StatusForbidden,
 		})
+		return
+	}
+	if e := s.expiredCaller(r, c.service, c.now); e != nil {
+		writeXMLError(w, c.service, c.requestID, e)
 		return
 	}
 	h := ops[c.action]

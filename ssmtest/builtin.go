@@ -107,12 +107,16 @@ func (s *Server) StartAgent(instanceID string) error {
 	}
 	// The agent calls KMS as its instance profile's role, so that a
 	// denial names that role, not the user.
+	// It signs its gateway requests with the same credentials.
 	awsCfg.Credentials = credentials.NewStaticCredentialsProvider(instanceKeyPrefix+instanceID, FakeSecretAccessKey, "")
 	b.agent = agent.New(agent.Config{
-		Endpoint:   s.URL(),
-		TLS:        s.ClientTLSConfig(),
-		InstanceID: instanceID,
-		KMS:        protocol.NewKMSClient(kms.NewFromConfig(awsCfg)),
+		Endpoint:    s.URL(),
+		TLS:         s.ClientTLSConfig(),
+		InstanceID:  instanceID,
+		Credentials: awsCfg.Credentials,
+		Region:      s.region,
+		Now:         s.clock,
+		KMS:         protocol.NewKMSClient(kms.NewFromConfig(awsCfg)),
 		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			return s.dialFrom(ctx, b, network, addr)
 		},

@@ -163,6 +163,7 @@ func TestLifecycleClientVanished(t *testing.T) {
 	id := *out.SessionId
 	tr, err := protocol.DialDataChannel(t.Context(), *out.StreamUrl, *out.TokenValue, protocol.DialOptions{
 		ClientVersion: protocol.ClientVersion, TLSConfig: e.client.TLSConfig(), Logf: e.log.Logf,
+		Credentials: e.client.Config.Credentials, Region: e.client.Config.Region,
 	})
 	if err != nil {
 		t.Fatal(err)

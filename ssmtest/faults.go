@@ -38,6 +38,14 @@ type FaultSet struct {
 	// the caller is not allowed: the API answers AccessDeniedException (EC2:
 	// UnauthorizedOperation).
 	APIAccessDenied map[string]bool
+	// ExpiredCredentials lists access key ids whose credentials have
+	// expired: API calls signed with them answer 403 ExpiredTokenException
+	// ("The security token included in the request is expired"; query
+	// services: STS ExpiredToken, EC2 RequestExpired), and the gateway
+	// refuses requests signed with them likewise, as AWS treats temporary
+	// credentials past their expiry. Credentials from
+	// Server.TemporaryCredentials also expire by themselves.
+	ExpiredCredentials map[string]bool
 
 	// The remaining faults act on the data channel and are applied by the
 	// gateway to the frames it relays.
@@ -83,6 +91,7 @@ func (f *Faults) Snapshot() FaultSet {
 	s := f.set
 	s.AgentOffline = maps.Clone(f.set.AgentOffline)
 	s.APIAccessDenied = maps.Clone(f.set.APIAccessDenied)
+	s.ExpiredCredentials = maps.Clone(f.set.ExpiredCredentials)
 	return s
 }
 
@@ -118,6 +127,12 @@ func (f *Faults) AgentOffline(instanceID string, offline bool) {
 func (f *Faults) APIAccessDenied(action string, denied bool) {
 	action = normalizeAction(action)
 	f.Set(func(s *FaultSet) { s.APIAccessDenied = setFlag(s.APIAccessDenied, action, denied) })
+}
+
+// ExpireCredentials marks the credentials of an access key id expired (or
+// valid again); see FaultSet.ExpiredCredentials.
+func (f *Faults) ExpireCredentials(accessKeyID string, expired bool) {
+	f.Set(func(s *FaultSet) { s.ExpiredCredentials = setFlag(s.ExpiredCredentials, accessKeyID, expired) })
 }
 
 func setFlag(m map[string]bool, key string, on bool) map[string]bool {

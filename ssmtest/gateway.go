@@ -69,10 +69,11 @@ func newGateway(s *Server) *gateway {
 }
 
 func (g *gateway) register(mux *http.ServeMux) {
-	mux.HandleFunc("POST /v1/control-channel/{id}", g.createChannel(kindControl))
-	mux.HandleFunc("POST /v1/data-channel/{id}", g.createChannel(kindData))
-	mux.HandleFunc("GET /v1/control-channel/{id}", g.serveControl)
-	mux.HandleFunc("GET /v1/data-channel/{id}", g.serveData)
+	// Every request must be signed (sigv4.go).
+	mux.HandleFunc("POST /v1/control-channel/{id}", g.s.signed(g.createChannel(kindControl)))
+	mux.HandleFunc("POST /v1/data-channel/{id}", g.s.signed(g.createChannel(kindData)))
+	mux.HandleFunc("GET /v1/control-channel/{id}", g.s.signed(g.serveControl))
+	mux.HandleFunc("GET /v1/data-channel/{id}", g.s.signed(g.serveData))
 }
 
 // createChannelOutput is the XML body of a 201 answer to a channel POST.

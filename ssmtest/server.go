@@ -60,6 +60,16 @@ type Options struct {
 	// agents that connect on their own (a real amazon-ssm-agent, or
 	// StartAgent later).
 	NoBuiltinAgents bool
+	// AllowUnsignedGateway makes the gateway accept requests that are not
+	// signed, or not signed right, with SigV4: for a peer that cannot sign,
+	// such as an official plugin older than 1.2.764.0. By default both
+	// faces check (the client's websocket upgrade, the agent's channel
+	// POSTs and upgrades), as the service does; see sigv4.go.
+	AllowUnsignedGateway bool
+	// PresignStreamURLs makes StartSession and ResumeSession hand out
+	// StreamUrls presigned with SigV4 (X-Amz-Signature in the query, valid
+	// for a minute), which clients must dial without signing again.
+	PresignStreamURLs bool
 	// ClientReconnectWindow is how long a session whose client websocket
 	// dropped waits for the client to resume before it is terminated
 	// (0: 30 s).
@@ -107,6 +117,7 @@ type Server struct {
 	gw        *gateway
 	builtins  builtins
 	kms       *kmsService
+	creds     credentialStore
 
 	hostKeysMu sync.Mutex
 	hostKeys   map[string]ssh.Signer

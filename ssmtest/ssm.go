@@ -35,12 +35,17 @@ func (s *Server) sessionARN(id string) string {
 	return fmt.Sprintf("arn:aws:ssm:%s:%s:session/%s", s.region, s.account, id)
 }
 
-// streamURL is where a session's client opens its data channel.
+// streamURL is where a session's client opens its data channel
+// (presigned with Options.PresignStreamURLs).
 func (s *Server) streamURL(sessionID string) string {
 	var cell [18]byte
 	_, _ = rand.Read(cell[:])
-	return fmt.Sprintf("wss://%s/v1/data-channel/%s?role=publish_subscribe&cell-number=%s",
+	u := fmt.Sprintf("wss://%s/v1/data-channel/%s?role=publish_subscribe&cell-number=%s",
 		s.host, url.PathEscape(sessionID), base64.RawURLEncoding.EncodeToString(cell[:]))
+	if s.opts.PresignStreamURLs {
+		u = s.presign(u)
+	}
+	return u
 }
 
 type startSessionInput struct {

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 
@@ -38,6 +39,16 @@ type Config struct {
 	// Version is announced to the gateway and in handshakes
 	// (default DefaultVersion).
 	Version string
+	// Credentials sign every request to the gateway with SigV4 (service
+	// ssmmessages, Region), as the real agent signs its channel POSTs and
+	// websocket upgrades with its instance's credentials; nil sends them
+	// unsigned.
+	Credentials aws.CredentialsProvider
+	// Region is the signing region.
+	Region string
+	// Now is the signing clock (nil: time.Now): the emulator's, so that an
+	// emulator on a made-up clock accepts its agents' signatures.
+	Now func() time.Time
 	// KMS decrypts session data keys for KMS-encrypted sessions.
 	KMS protocol.KMSClient
 	// Dial reaches "localhost:<port>" and remote hosts for Port sessions:
@@ -155,6 +166,9 @@ func (a *Agent) createChannel(ctx context.Context, kind, id string) (string, err
 		return "", err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if err := a.sign(ctx, req, body); err != nil {
+		return "", fmt.Errorf("create %s: %w", kind, err)
+	}
 	resp, err := a.client.Do(req)
 	if err != nil {
 		return "", fmt.Errorf("create %s: %w", kind, err)
@@ -176,6 +190,14 @@ func (a *Agent) createChannel(ctx context.Context, kind, id string) (string, err
 	return out.TokenValue, nil
 }
 
+// sign signs a request to the gateway, when the agent has credentials.
+func (a *Agent) sign(ctx context.Context, req *http.Request, body []byte) error {
+	if a.cfg.Credentials == nil {
+		return nil
+	}
+	return protocol.SignRequest(ctx, req, body, a.cfg.Credentials, a.cfg.Region, a.cfg.Now)
+}
+
 func (a *Agent) wsURL(kind, id, query string) string {
 	u := strings.TrimRight(a.cfg.Endpoint, "/") + "/v1/" + kind + "/" + url.PathEscape(id) + "?" + query
 	return "wss" + strings.TrimPrefix(strings.TrimPrefix(u, "https"), "http")
@@ -187,7 +209,15 @@ func (a *Agent) serveControl(ctx context.Context) error {
 		return err
 	}
 	d := websocket.Dialer{TLSClientConfig: a.cfg.TLS, HandshakeTimeout: 10 * time.Second}
-	c, _, err := d.DialContext(ctx, a.wsURL("control-channel", a.cfg.InstanceID, "role=subscribe&stream=input"), nil)
+	u := a.wsURL("control-channel", a.cfg.InstanceID, "role=subscribe&stream=input")
+	up, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	if err := a.sign(ctx, up, nil); err != nil {
+		return fmt.Errorf("dial control channel: %w", err)
+	}
+	c, _, err := d.DialContext(ctx, u, up.Header)
 	if err != nil {
 		return fmt.Errorf("dial control channel: %w", err)
 	}

@@ -169,7 +169,8 @@ func (a *Agent) openDataChannel(ctx context.Context, sessionID string) (*protoco
 			return nil, err
 		}
 		return protocol.DialDataChannel(ctx, a.wsURL("data-channel", sessionID, "role=publish_subscribe"), tok,
-			protocol.DialOptions{TLSConfig: a.cfg.TLS, ClientInstanceID: a.cfg.InstanceID, Logf: a.logf})
+			protocol.DialOptions{TLSConfig: a.cfg.TLS, ClientInstanceID: a.cfg.InstanceID, Logf: a.logf,
+				Credentials: a.cfg.Credentials, Region: a.cfg.Region, Now: a.cfg.Now})
 	}
 	tr, err := dial(ctx)
 	if err != nil {
