@@ -15,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials/ssocreds"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/ssmssh/ssmssh/protocol"
 )
 
 // Codes of [Error], normalised across services: callers branch on these,
@@ -26,6 +28,7 @@ const (
 	CodeInvalidDocument    = "InvalidDocument"     // the session document is missing or unusable
 	CodeExpiredToken       = "ExpiredToken"        // temporary credentials have expired
 	CodeBadCredentials     = "BadCredentials"      // AWS does not recognise the access key or signature
+	CodeSignatureRefused   = "SignatureRefused"    // the message gateway refused the data channel's signature
 	CodeNoCredentials      = "NoCredentials"       // no credentials were found anywhere
 	CodeSSOLogin           = "SSOLoginRequired"    // the SSO session is missing or expired
 	CodeKMSKeyNotFound     = "KMSKeyNotFound"      // the Session Manager KMS key does not exist
@@ -77,6 +80,9 @@ func Explain(err error) error {
 			op = inner.Op
 		}
 		return &Error{Op: op, Code: inner.Code, Hint: inner.Hint, Err: err}
+	}
+	if e := explainDial(err); e != nil {
+		return e
 	}
 	// Credentials are missing for the call the user made, not for the
 	// instance-metadata or SSO calls the SDK made while looking for them.
@@ -165,7 +171,7 @@ func explainAPI(err error, apiErr smithy.APIError, op string) *Error {
 	case "InvalidDocument":
 		e.Code = CodeInvalidDocument
 		e.Hint = "the session document does not exist in this region or cannot be used: check the document name and --region" + says
-	case "ExpiredToken", "ExpiredTokenException":
+	case "ExpiredToken", "ExpiredTokenException", "RequestExpired":
 		e.Code = CodeExpiredToken
 		e.Hint = "the AWS session credentials have expired: get fresh ones (aws sso login, or renew the temporary credentials in your environment or profile)"
 	case "UnrecognizedClientException", "InvalidClientTokenId", "AuthFailure":
@@ -191,6 +197,43 @@ func explainAPI(err error, apiErr smithy.APIError, op string) *Error {
 		e.Hint = "AWS is throttling " + opName(op) + ": wait a moment and retry"
 	default:
 		return nil
+	}
+	return e
+}
+
+// opOpenDataChannel names the websocket upgrade in errors.
+const opOpenDataChannel = "ssmmessages OpenDataChannel"
+
+// explainDial explains a data-channel websocket that Session Manager's
+// message gateway refused (401 or 403), or returns nil.
+func explainDial(err error) *Error {
+	var de *protocol.DialError
+	if !errors.As(err, &de) || !de.Refused() {
+		return nil
+	}
+	says := fmt.Sprintf(" (%d", de.StatusCode)
+	if de.Code != "" {
+		says += " " + de.Code
+	}
+	if de.Message != "" {
+		says += ": " + de.Message
+	}
+	says += ")"
+	e := &Error{Op: opOpenDataChannel, Err: err}
+	switch de.Code {
+	case "ExpiredToken", "ExpiredTokenException":
+		e.Code = CodeExpiredToken
+		e.Hint = "the AWS session credentials have expired: get fresh ones (aws sso login, or renew the temporary credentials in your environment or profile)"
+	case "UnrecognizedClientException", "InvalidClientTokenId":
+		e.Code = CodeBadCredentials
+		e.Hint = "AWS does not recognise the access key the websocket was signed with: the credentials of the profile or environment are wrong or deleted (check `aws sts get-caller-identity`)"
+	case "AccessDeniedException", "AccessDenied":
+		e.Code = CodeAccessDenied
+		e.Hint = "not allowed to open the session's data channel: the IAM policy must allow ssmmessages:OpenDataChannel" + says
+	default:
+		e.Code = CodeSignatureRefused
+		e.Hint = "Session Manager's message gateway refused the signature of the data-channel websocket" + says +
+			": the secret access key is wrong, the system clock is off, or a proxy rewrote the request"
 	}
 	return e
 }

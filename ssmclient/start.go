@@ -127,10 +127,16 @@ func (c *Client) OpenSession(ctx context.Context, resp SessionResponse, in Start
 	sid := resp.SessionID
 	logf("ssmclient: session %s started on %s", sid, in.Target)
 
-	opts := protocol.DialOptions{ClientVersion: protocol.ClientVersion, TLSConfig: c.TLSConfig(), Logf: logf}
+	// The upgrade is signed as plugin releases from 1.2.764.0 sign it,
+	// with the credentials current at each dial (see resume).
+	opts := protocol.DialOptions{ClientVersion: protocol.ClientVersion, TLSConfig: c.TLSConfig(), Logf: logf,
+		Credentials: c.Config.Credentials, Region: c.Config.Region}
 	tr, err := protocol.DialDataChannel(ctx, resp.StreamURL, resp.TokenValue, opts)
 	if err != nil {
 		c.terminate(sid, logf)
+		if e := explainDial(err); e != nil {
+			return nil, e
+		}
 		return nil, fmt.Errorf("ssmclient: open the data channel of %s: %w", sid, err)
 	}
 	ms := protocol.NewSession(tr, protocol.SessionConfig{
@@ -138,14 +144,7 @@ func (c *Client) OpenSession(ctx context.Context, resp SessionResponse, in Start
 		Logf: logf,
 		Reconnect: func(ctx context.Context) (protocol.Transport, error) {
 			logf("ssmclient: session %s: data channel dropped; resuming", sid)
-			rs, err := c.SSM.ResumeSession(ctx, &ssm.ResumeSessionInput{SessionId: &sid})
-			if err != nil {
-				return nil, Explain(err)
-			}
-			if rs.StreamUrl == nil || rs.TokenValue == nil {
-				return nil, errors.New("ssmclient: ResumeSession answered without a stream URL or token")
-			}
-			return protocol.DialDataChannel(ctx, *rs.StreamUrl, *rs.TokenValue, opts)
+			return c.resume(ctx, sid, opts, logf)
 		},
 	})
 	hs, err := protocol.ClientHandshake(ctx, ms, protocol.ClientHandshakeConfig{
