@@ -172,6 +172,7 @@ func (s *Server) serveJSON(w http.ResponseWriter, r *http.Request, c *call, targ
 		return
 	}
 	if e := s.expiredCaller(r, c.service, c.now); e != nil {
+		s.logf("ssmtest: %s %s: refused: %s", c.service, action, e.Code)
 		writeJSONError(w, e)
 		return
 	}
@@ -252,6 +253,7 @@ func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request, c *call, sco
 		return
 	}
 	if e := s.expiredCaller(r, c.service, c.now); e != nil {
+		s.logf("ssmtest: %s %s: refused: %s", c.service, c.action, e.Code)
 		writeXMLError(w, c.service, c.requestID, e)
 		return
 	}
