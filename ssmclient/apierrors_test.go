@@ -19,6 +19,7 @@ import (
 	"github.com/aws/smithy-go"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/ssmssh/ssmssh/protocol"
 	"github.com/ssmssh/ssmssh/ssmtest"
 )
 
@@ -247,3 +248,38 @@ var testSSHKey = func() string {
 	}
 	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub)))
 }()
+
+// TestExplainDial: a data-channel upgrade the message gateway refused is
+// explained by the AWS error in its answer; other dial failures are not.
+func TestExplainDial(t *testing.T) {
+	refused := func(status int, code, msg string) error {
+		return fmt.Errorf("ssmclient: resume: %w", &protocol.DialError{URL: "wss://ssmmessages.example/v1/data-channel/s-1",
+			StatusCode: status, Code: code, Message: msg})
+	}
+	tests := []struct {
+		err  error
+		code string
+		hint string
+	}{
+		{refused(403, "ExpiredTokenException", "The security token included in the request is expired"), CodeExpiredToken, "have expired"},
+		{refused(403, "UnrecognizedClientException", "The security token included in the request is invalid."), CodeBadCredentials, "does not recognise the access key"},
+		{refused(403, "AccessDeniedException", "User: x is not authorized to perform: ssmmessages:OpenDataChannel"), CodeAccessDenied, "ssmmessages:OpenDataChannel"},
+		{refused(403, "InvalidSignatureException", "Signature expired: 20250102T030405Z is now earlier than …"), CodeSignatureRefused, "(403 InvalidSignatureException: Signature expired"},
+		{refused(403, "BadRequest", "964c3550: Request is not authenticated."), CodeSignatureRefused, "Request is not authenticated."},
+		{refused(401, "", ""), CodeSignatureRefused, "(401)"},
+	}
+	for _, tc := range tests {
+		e := explained(t, tc.err, tc.code)
+		if e.Op != "ssmmessages OpenDataChannel" || !strings.Contains(e.Hint, tc.hint) || strings.Contains(e.Error(), "\n") {
+			t.Errorf("Explain(%v) = %q, want op ssmmessages OpenDataChannel and a hint with %q on one line", tc.err, e, tc.hint)
+		}
+	}
+	for _, err := range []error{
+		refused(404, "", "not found"),
+		&protocol.DialError{URL: "wss://x", Err: errors.New("connection refused")},
+	} {
+		if got := Explain(err); got != err {
+			t.Errorf("Explain(%v) = %v, want it unchanged", err, got)
+		}
+	}
+}
