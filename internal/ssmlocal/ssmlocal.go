@@ -80,6 +80,7 @@ type flags struct {
 	stateDir       string
 	authorizedKeys string
 	kmsKey         string
+	allowUnsigned  bool
 	verbose        bool
 }
 
@@ -91,6 +92,8 @@ func newFlags(stdio IO) *flags {
 	f.fs.StringVar(&f.authorizedKeys, "authorized-keys", "",
 		"authorized_keys `file` for the built-in SSH servers (default: your ~/.ssh/*.pub)")
 	f.fs.StringVar(&f.kmsKey, "kms-key", "", "encrypt shell sessions with this KMS `key` (e.g. alias/ssm-sessions)")
+	f.fs.BoolVar(&f.allowUnsigned, "allow-unsigned", false,
+		"let the gateway accept requests without a valid SigV4 signature (for session-manager-plugin older than 1.2.764.0)")
 	f.fs.BoolVar(&f.verbose, "v", false, "log the emulator's diagnostics to stderr")
 	return f
 }
@@ -107,7 +110,8 @@ func DefaultStateDir() string {
 
 // options builds the emulator's options from the flags.
 func (f *flags) options(stdio IO) (ssmtest.Options, error) {
-	opts := ssmtest.Options{KMSKeyID: f.kmsKey, HostKeyDir: filepath.Join(f.stateDir, "hostkeys")}
+	opts := ssmtest.Options{KMSKeyID: f.kmsKey, HostKeyDir: filepath.Join(f.stateDir, "hostkeys"),
+		AllowUnsignedGateway: f.allowUnsigned}
 	if f.verbose {
 		opts.Logf = func(format string, args ...any) { fmt.Fprintf(stdio.Stderr, format+"\n", args...) }
 	}

@@ -2,6 +2,7 @@ package ssmlocal
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -61,5 +62,28 @@ func TestEnvLines(t *testing.T) {
 	if code := Main(t.Context(), []string{"env", "--state-dir", dir}, IO{Stdout: &stdout, Stderr: &stderr}); code != 0 ||
 		stdout.String() != got {
 		t.Fatalf("env: %d %q", code, stdout.String())
+	}
+}
+
+// TestAllowUnsignedFlag: the gateway checks signatures unless
+// --allow-unsigned says otherwise.
+func TestAllowUnsignedFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want bool
+	}{{nil, false}, {[]string{"--allow-unsigned"}, true}} {
+		dir := t.TempDir()
+		f := newFlags(IO{Stdout: io.Discard, Stderr: io.Discard})
+		args := append([]string{"--state-dir", dir, "--authorized-keys", filepath.Join(dir, "keys")}, tc.args...)
+		if err := f.fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		opts, err := f.options(IO{Stdout: io.Discard, Stderr: io.Discard})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if opts.AllowUnsignedGateway != tc.want {
+			t.Errorf("ssmlocal %v: AllowUnsignedGateway %v", tc.args, opts.AllowUnsignedGateway)
+		}
 	}
 }
