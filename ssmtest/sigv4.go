@@ -39,8 +39,12 @@ import (
 //   - Known: for an unauthenticated CreateDataChannel the service answers
 //     `<BadRequest xmlns=""><message>964c3550: Request is not
 //     authenticated.</message></BadRequest>` (the body as the agent quotes
-//     it in amazon-ssm-agent issue 272; the hex is a request id). Its
-//     ssmmessages answers are XML, as the 201 of a channel POST is.
+//     it in amazon-ssm-agent issue 272; the hex is a request id), and
+//     `<BadRequest xmlns=""><message>Unauthorized request.</message>…`
+//     (issue 121); a policy denial is `<AccessDeniedException>
+//     <Message>User: … is not authorized to perform:
+//     ssmmessages:CreateDataChannel …</Message></AccessDeniedException>`.
+//     Its ssmmessages answers are XML, as the 201 of a channel POST is.
 //   - Guessed: the status, 403 as AWS uses for authentication failures
 //     (the agent and the plugin report no status); that upgrades are
 //     refused with the same shape before any switch of protocols; and the
@@ -91,7 +95,13 @@ func (s *Server) signed(h http.HandlerFunc) http.HandlerFunc {
 			r.Body = io.NopCloser(bytes.NewReader(body))
 		}
 		if e := s.verifySignature(r, body); e != nil {
-			s.logf("ssmtest: gateway: %s %s refused: %s: %s", r.Method, r.URL.Path, e.code, e.message)
+			hint := ""
+			if e.code == errUnrecognizedClient.Code {
+				// A real agent signs with whatever its credential chain
+				// finds; name the ones that pass.
+				hint = " (sign with the emulator's credentials, those of its Env, or set AllowUnsignedGateway)"
+			}
+			s.logf("ssmtest: gateway: %s %s refused: %s: %s%s", r.Method, r.URL.Path, e.code, e.message, hint)
 			writeGatewayError(w, e)
 			return
 		}
