@@ -30,25 +30,29 @@ import (
 
 // resume replaces a dropped data channel: ResumeSession, then a websocket
 // at the new stream URL, once more with refreshed credentials when those
-// expired. Errors that no retry can mend wrap protocol.ErrReconnectRefused.
+// expired. Errors that no retry can mend (see permanent) wrap
+// protocol.ErrReconnectRefused, so the session ends at once instead of
+// after every reconnect attempt.
 func (c *Client) resume(ctx context.Context, sid string, opts protocol.DialOptions, logf func(string, ...any)) (protocol.Transport, error) {
 	tr, err := c.resumeOnce(ctx, sid, opts)
-	if !credentialsExpired(err) {
-		return tr, err
+	if credentialsExpired(err) {
+		logf("ssmclient: session %s: the AWS credentials have expired; retrieving them again", sid)
+		c.RefreshCredentials()
+		tr, err = c.resumeOnce(ctx, sid, opts)
+		if credentialsExpired(err) {
+			op := "SSM ResumeSession"
+			var de *protocol.DialError
+			if errors.As(err, &de) {
+				op = opOpenDataChannel
+			}
+			return nil, refused{&Error{Op: op, Code: CodeExpiredToken, Err: err,
+				Hint: "your AWS credentials expired while the session was open, and fresh ones could not be obtained: renew them (aws sso login, or new temporary credentials in the environment or profile) and reconnect"}}
+		}
 	}
-	logf("ssmclient: session %s: the AWS credentials have expired; retrieving them again", sid)
-	c.RefreshCredentials()
-	tr, err = c.resumeOnce(ctx, sid, opts)
-	if !credentialsExpired(err) {
-		return tr, err
+	if permanent(err) {
+		return nil, refused{err}
 	}
-	op := "SSM ResumeSession"
-	var de *protocol.DialError
-	if errors.As(err, &de) {
-		op = opOpenDataChannel
-	}
-	return nil, refused{&Error{Op: op, Code: CodeExpiredToken, Err: err,
-		Hint: "your AWS credentials expired while the session was open, and fresh ones could not be obtained: renew them (aws sso login, or new temporary credentials in the environment or profile) and reconnect"}}
+	return tr, err
 }
 
 func (c *Client) resumeOnce(ctx context.Context, sid string, opts protocol.DialOptions) (protocol.Transport, error) {
@@ -89,6 +93,22 @@ func (c *Client) RefreshCredentials() {
 func credentialsExpired(err error) bool {
 	var e *Error
 	return errors.As(err, &e) && e.Code == CodeExpiredToken
+}
+
+// permanent reports whether err is a refusal that the same client cannot
+// overcome by trying again within the reconnect backoff: credentials that
+// AWS does not recognise or that are missing, an SSO session to log in
+// again, a policy denial, a signature the gateway refuses.
+func permanent(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Code {
+	case CodeBadCredentials, CodeSignatureRefused, CodeAccessDenied, CodeNoCredentials, CodeSSOLogin:
+		return true
+	}
+	return false
 }
 
 // refused is an error no further reconnect attempt can mend.

@@ -271,3 +271,24 @@ func TestOpenSessionSignatureRefused(t *testing.T) {
 		t.Errorf("error shows the secret: %q", msg)
 	}
 }
+
+// TestResumeDeniedStopsAtOnce: a resume that IAM denies ends the session
+// after one attempt, naming the denial, instead of after every reconnect
+// attempt with backoff.
+func TestResumeDeniedStopsAtOnce(t *testing.T) {
+	e := newResumeEnv(t, ssmtest.FaultSet{KillClientWebsocketAfterBytes: 200 << 10, KillClientWebsocketTimes: 1}, nil)
+	sess := e.start(t)
+	defer sess.Close()
+	e.s.Faults().APIAccessDenied("ResumeSession", true)
+	err := echo(t, sess, 1<<20)
+	var ce *ssmclient.Error
+	if !errors.As(err, &ce) || ce.Code != ssmclient.CodeAccessDenied || !errors.Is(err, protocol.ErrReconnectRefused) {
+		t.Fatalf("error %v, want an ssmclient.Error %s wrapping protocol.ErrReconnectRefused", err, ssmclient.CodeAccessDenied)
+	}
+	if !strings.Contains(err.Error(), "ssm:ResumeSession") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("error is not one line naming the denied action: %q", err)
+	}
+	if n := e.log.Count("data channel dropped; resuming"); n != 1 {
+		t.Errorf("%d reconnect attempts, want 1", n)
+	}
+}
