@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -46,21 +45,7 @@ func newResumeEnv(t *testing.T, faults ssmtest.FaultSet, creds func(s *ssmtest.S
 			t.Errorf("Close: %v", err)
 		}
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
-		}
-	}()
-	if err := s.Fleet().SetPort(ssmtest.InstanceAmazonLinux, echoPort, ln.Addr().String()); err != nil {
+	if err := s.Fleet().SetPort(ssmtest.InstanceAmazonLinux, echoPort, e2etest.EchoServer(t)); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := s.AWSConfig(t.Context())

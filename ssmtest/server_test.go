@@ -129,7 +129,14 @@ func TestCloseRemovesCAFile(t *testing.T) {
 // requests get.
 func rawPost(t *testing.T, s *Server, header map[string]string, body string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, s.URL()+"/", strings.NewReader(body))
+	return rawRequest(t, s, "/", header, body)
+}
+
+// rawRequest POSTs body to path with the header, and returns the answer's
+// status and body.
+func rawRequest(t *testing.T, s *Server, path string, header map[string]string, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, s.URL()+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package ssmtest
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -240,39 +239,21 @@ func TestGatewayPresignedStreamURL(t *testing.T) {
 // the client's are; built-in agents sign them (every other test relies on
 // that); Options.AllowUnsignedGateway lets unsigned peers in.
 func TestGatewayAgentFaceSigned(t *testing.T) {
-	post := func(t *testing.T, s *Server, header http.Header) (int, string) {
-		t.Helper()
-		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, s.URL()+"/v1/control-channel/"+InstanceAmazonLinux,
-			strings.NewReader(`{"MessageSchemaVersion":"1.0","RequestId":"0","ClientId":"x"}`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for k, v := range header {
-			req.Header[k] = v
-		}
-		client := &http.Client{Transport: &http.Transport{TLSClientConfig: s.ClientTLSConfig()}}
-		defer client.CloseIdleConnections()
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(body)
-	}
+	const body = `{"MessageSchemaVersion":"1.0","RequestId":"0","ClientId":"x"}`
+	path := "/v1/control-channel/" + InstanceAmazonLinux
 	s, _ := startServer(t, Options{})
-	status, body := post(t, s, nil)
-	if status != http.StatusForbidden || !strings.Contains(body, `<BadRequest xmlns=""><message>`) || !strings.Contains(body, ": Request is not authenticated.</message></BadRequest>") {
-		t.Errorf("unsigned CreateControlChannel: %d %s", status, body)
+	status, answer := rawRequest(t, s, path, nil, body)
+	if status != http.StatusForbidden || !strings.Contains(answer, `<BadRequest xmlns=""><message>`) || !strings.Contains(answer, ": Request is not authenticated.</message></BadRequest>") {
+		t.Errorf("unsigned CreateControlChannel: %d %s", status, answer)
 	}
-	code, msg := protocol.ParseServiceError(http.Header{}, []byte(body))
+	code, msg := protocol.ParseServiceError(http.Header{}, []byte(answer))
 	if code != "BadRequest" || !strings.HasSuffix(msg, "Request is not authenticated.") {
 		t.Errorf("the refusal parses as %q %q", code, msg)
 	}
 
 	open, _ := startServer(t, Options{AllowUnsignedGateway: true})
-	if status, body := post(t, open, nil); status != http.StatusCreated {
-		t.Errorf("unsigned CreateControlChannel with AllowUnsignedGateway: %d %s", status, body)
+	if status, answer := rawRequest(t, open, path, nil, body); status != http.StatusCreated {
+		t.Errorf("unsigned CreateControlChannel with AllowUnsignedGateway: %d %s", status, answer)
 	}
 }
 

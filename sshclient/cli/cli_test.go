@@ -161,24 +161,7 @@ func TestUsage(t *testing.T) {
 
 func TestLocalForwardParallel(t *testing.T) {
 	e := newEnv(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_, _ = io.Copy(c, c)
-			}()
-		}
-	}()
-	_, echoPort, _ := net.SplitHostPort(ln.Addr().String())
+	_, echoPort, _ := net.SplitHostPort(e2etest.EchoServer(t))
 
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
