@@ -17,7 +17,15 @@
 // the session documents are served as AWS publishes them, and sessions
 // live in a registry (Sessions) that the ssmmessages gateway shares
 // through Hooks. Faults injects the failures users meet: denied KMS keys,
-// unreachable agents, missing IAM permissions, and data-channel trouble.
+// unreachable agents, missing IAM permissions, expired credentials, and
+// data-channel trouble.
+//
+// The gateway checks SigV4 on every request of its clients and agents
+// (sigv4.go), as the service does, against the credentials the server
+// knows (credentials.go): the user's (Env, AWSConfig), the built-in
+// agents' instance keys, and TemporaryCredentials. The APIs take any
+// signature, but refuse expired credentials. Options.AllowUnsignedGateway
+// turns the gateway's check off.
 //
 // Production code never imports this package.
 //
