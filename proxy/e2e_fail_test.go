@@ -177,8 +177,10 @@ var failureCases = []failureCase{
 	{
 		name:  "expired credentials",
 		setup: func(t *testing.T, e *e2etest.Env) { e.Server.Faults().ExpireCredentials(ssmtest.FakeAccessKeyID, true) },
-		undo:  func(t *testing.T, e *e2etest.Env) { e.Server.Faults().ExpireCredentials(ssmtest.FakeAccessKeyID, false) },
-		want:  fixed("SSM StartSession: the AWS session credentials have expired: get fresh ones (aws sso login, or renew the temporary credentials in your environment or profile)"),
+		undo: func(t *testing.T, e *e2etest.Env) {
+			e.Server.Faults().ExpireCredentials(ssmtest.FakeAccessKeyID, false)
+		},
+		want: fixed("SSM StartSession: the AWS session credentials have expired: get fresh ones (aws sso login, or renew the temporary credentials in your environment or profile)"),
 	},
 	{
 		name: "untrusted endpoint",
