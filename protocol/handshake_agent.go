@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -98,6 +99,11 @@ func AgentHandshake(ctx context.Context, ms MessageStream, cfg AgentHandshakeCon
 	if err := a.sendRequest(challenge); err != nil {
 		return nil, err
 	}
+	// The real agent processes the response apart from its wait for it,
+	// so the handshake deadline also covers decrypting the data key: an
+	// instance whose KMS calls hang (no route to KMS) fails with the
+	// handshake timeout text.
+	responseDeadline := time.Now().Add(a.timeout)
 
 	p, err := a.await(ctx, PayloadHandshakeResponse, msgHandshakeTimeout)
 	if err != nil {
@@ -124,7 +130,12 @@ func AgentHandshake(ctx context.Context, ms MessageStream, cfg AgentHandshakeCon
 				a.logf("protocol: handshake: ignoring a KMSEncryption result that was not requested")
 				continue
 			}
-			c, err := a.finalizeKMS(ctx, pa.ActionResult, challenge)
+			kctx, cancel := context.WithDeadline(ctx, responseDeadline)
+			c, err := a.finalizeKMS(kctx, pa.ActionResult, challenge)
+			cancel()
+			if err != nil && ctx.Err() == nil && errors.Is(kctx.Err(), context.DeadlineExceeded) {
+				return nil, &HandshakeError{Message: msgHandshakeTimeout, Err: ErrHandshakeTimeout}
+			}
 			if err != nil {
 				failure = err
 				continue
