@@ -33,3 +33,5 @@ require (
 	golang.org/x/sys v0.49.0
 	golang.org/x/term v0.47.0
 )
+
+require github.com/aws/aws-sdk-go-v2/service/iam v1.64.6 // indirect

@@ -24,12 +24,12 @@ import (
 // modelled error type named by __type (or a smithy.GenericAPIError).
 // Timestamps are epoch seconds, blobs base64.
 //
-// Query (EC2 and STS): POST / with a form body Action=…&Version=…; the
+// Query (EC2, STS and IAM): POST / with a form body Action=…&Version=…; the
 // service is told apart by the SigV4 credential scope
 // (…/<region>/<service>/aws4_request) of the Authorization header. EC2
 // answers XML in the 2016-11-15 namespace and fails with
 // <Response><Errors><Error><Code/><Message/></Error></Errors><RequestID/></Response>;
-// STS answers XML and fails with
+// STS and IAM answer XML and fail with
 // <ErrorResponse><Error><Type>Sender</Type><Code/><Message/></Error><RequestId/></ErrorResponse>.
 //
 // Signatures are not checked, but a request without an Authorization
@@ -109,7 +109,7 @@ func (c *call) accessDenied(resource string) *APIError {
 
 // checkDenied fails when a fault denies the action.
 func (c *call) checkDenied(resource string) error {
-	if c.faults.denied(c.iamAction()) {
+	if c.denied(c.iamAction()) {
 		return c.accessDenied(resource)
 	}
 	return nil
@@ -227,6 +227,7 @@ func writeJSONError(w http.ResponseWriter, e *APIError) {
 var queryVersions = map[string]string{
 	"2016-11-15": "ec2",
 	"2011-06-15": "sts",
+	"2010-05-08": "iam",
 }
 
 func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request, c *call, scope string) {
@@ -242,6 +243,8 @@ func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request, c *call, sco
 		ops = s.ec2Ops
 	case "sts":
 		ops = s.stsOps
+	case "iam":
+		ops = s.iamOps
 	default:
 		writeXMLError(w, "ec2", c.requestID, apiErr("InvalidAction", "The action %s is not valid for this web service.", c.action))
 		return
@@ -297,9 +300,25 @@ type stsErrorResponse struct {
 	RequestID string `xml:"RequestId"`
 }
 
+// iamErrorResponse is STS's error shape in IAM's namespace.
+type iamErrorResponse struct {
+	XMLName xml.Name `xml:"https://iam.amazonaws.com/doc/2010-05-08/ ErrorResponse"`
+	Error   struct {
+		Type    string `xml:"Type"`
+		Code    string `xml:"Code"`
+		Message string `xml:"Message"`
+	} `xml:"Error"`
+	RequestID string `xml:"RequestId"`
+}
+
 func writeXMLError(w http.ResponseWriter, service, requestID string, e *APIError) {
 	var v any
-	if service == "sts" {
+	if service == "iam" {
+		var r iamErrorResponse
+		r.Error.Type, r.Error.Code, r.Error.Message = e.fault(), e.Code, e.Message
+		r.RequestID = requestID
+		v = r
+	} else if service == "sts" {
 		var r stsErrorResponse
 		r.Error.Type, r.Error.Code, r.Error.Message = e.fault(), e.Code, e.Message
 		r.RequestID = requestID

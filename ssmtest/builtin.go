@@ -86,7 +86,8 @@ func (s *Server) startBuiltins() error {
 // StartAgent starts the built-in agent of an instance (the emulator does
 // so at Start for every online instance; use it after StopAgent).
 func (s *Server) StartAgent(instanceID string) error {
-	if _, ok := s.fleet.Instance(instanceID); !ok {
+	in, ok := s.fleet.Instance(instanceID)
+	if !ok {
 		return fmt.Errorf("%w: %s", ErrNoSuchInstance, instanceID)
 	}
 	s.builtins.mu.Lock()
@@ -116,7 +117,8 @@ func (s *Server) StartAgent(instanceID string) error {
 		Credentials: awsCfg.Credentials,
 		Region:      s.region,
 		Now:         s.clock,
-		KMS:         protocol.NewKMSClient(kms.NewFromConfig(awsCfg)),
+		KMS:         &instanceKMS{s: s, id: instanceID, next: protocol.NewKMSClient(kms.NewFromConfig(awsCfg))},
+		Version:     in.AgentVersion,
 		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			return s.dialFrom(ctx, b, network, addr)
 		},

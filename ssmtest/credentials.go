@@ -126,7 +126,7 @@ func (s *Server) expiredCaller(r *http.Request, service string, now time.Time) *
 		return nil
 	}
 	switch service {
-	case "sts":
+	case "sts", "iam":
 		return &APIError{Code: "ExpiredToken", Message: errExpiredToken.Message, StatusCode: http.StatusForbidden}
 	case "ec2":
 		return &APIError{Code: "RequestExpired", Message: "Request has expired.", StatusCode: http.StatusBadRequest}

@@ -10,10 +10,13 @@
 //   - EC2 (query/XML): DescribeInstances, DescribeImages;
 //   - EC2 Instance Connect (JSON 1.1): SendSSHPublicKey;
 //   - KMS (JSON 1.1): GenerateDataKey, Decrypt, DescribeKey;
-//   - STS (query/XML): GetCallerIdentity.
+//   - STS (query/XML): GetCallerIdentity;
+//   - IAM (query/XML): SimulatePrincipalPolicy, ListUserTags, ListRoleTags.
 //
 // The machines behind the APIs are a Fleet (instances with their tags,
-// AMIs, agent status, and the loopback addresses their ports lead to);
+// AMIs, agent status and version, reach to KMS, and the loopback
+// addresses their ports lead to; KMS keys and their states; IAM
+// principals with tags and denied actions, iam.go);
 // the session documents are served as AWS publishes them, and sessions
 // live in a registry (Sessions) that the ssmmessages gateway shares
 // through Hooks. Faults injects the failures users meet: denied KMS keys,
@@ -42,6 +45,13 @@
 //   - KMS InvalidCiphertextException carries no message.
 //   - EC2 reports the Windows platform as "windows" (lower case), not as
 //     the SDK's enum constant "Windows".
+//   - An agent that cannot reach KMS fails an encrypted session with the
+//     same text as a client that never answers the handshake: the real
+//     agent decrypts the data key apart from its wait for the answer,
+//     which times out first.
+//   - An agent older than a session kind fails the step with "Plugin with
+//     name Port is not supported by this version of ssm agent, please
+//     update to latest version. Step name: Port" (agent's runpluginutil).
 //
 // Error texts the emulator could not check against AWS are its own
 // wording in AWS's style; the error codes are AWS's.

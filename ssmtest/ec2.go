@@ -23,7 +23,7 @@ const ec2Namespace = "http://ec2.amazonaws.com/doc/2016-11-15/"
 
 // ec2Denied is EC2's answer to a caller lacking the action.
 func (c *call) ec2Denied() error {
-	if !c.faults.denied(c.iamAction()) {
+	if !c.denied(c.iamAction()) {
 		return nil
 	}
 	return apiErr("UnauthorizedOperation",

@@ -72,6 +72,10 @@ type Instance struct {
 	// Users are the OS users that exist on the instance (RunAs users,
 	// EC2 Instance Connect users).
 	Users []string `json:"Users,omitempty"`
+	// KMSUnreachable cuts the instance off from the KMS endpoint: its
+	// agent's KMS calls hang, so encrypted sessions fail the handshake as
+	// the real agent does ("Handshake timed out…").
+	KMSUnreachable bool `json:"KMSUnreachable,omitempty"`
 }
 
 // Image is the AMI an instance was launched from.
@@ -88,6 +92,10 @@ type KMSKey struct {
 	KeyID       string   `json:"KeyId"` // a UUID
 	Aliases     []string `json:"Aliases,omitempty"`
 	Description string   `json:"Description,omitempty"`
+	// KeyState is Enabled (default), Disabled or PendingDeletion, as
+	// DescribeKey reports it; only Enabled keys encrypt and decrypt. A
+	// deleted key is one the fleet does not list.
+	KeyState string `json:"KeyState,omitempty"`
 }
 
 // IsManagedNode reports whether the instance is a hybrid managed node
@@ -121,15 +129,17 @@ func (in *Instance) clone() Instance {
 // Fleet is the set of instances and KMS keys the emulator serves. It is
 // safe for concurrent use: tests may change it while the server runs.
 type Fleet struct {
-	mu        sync.RWMutex
-	instances []*Instance
-	keys      []KMSKey
+	mu         sync.RWMutex
+	instances  []*Instance
+	keys       []KMSKey
+	principals []Principal
 }
 
 // fleetJSON is the file format of LoadFleet and ParseFleet.
 type fleetJSON struct {
-	Instances []Instance `json:"Instances"`
-	KMSKeys   []KMSKey   `json:"KMSKeys,omitempty"`
+	Instances  []Instance  `json:"Instances"`
+	KMSKeys    []KMSKey    `json:"KMSKeys,omitempty"`
+	Principals []Principal `json:"Principals,omitempty"`
 }
 
 // NewFleet checks instances and keys, fills in defaults and returns a
@@ -155,14 +165,21 @@ func NewFleet(instances []Instance, keys []KMSKey) (*Fleet, error) {
 			}
 			seen[name] = true
 		}
+		if k.KeyState == "" {
+			k.KeyState = KeyEnabled
+		}
+		if !slices.Contains(keyStates, k.KeyState) {
+			return nil, fmt.Errorf("ssmtest: fleet: KMS key %s: unknown key state %q", k.KeyID, k.KeyState)
+		}
 		k.Aliases = slices.Clone(k.Aliases)
 		f.keys = append(f.keys, k)
 	}
 	return f, nil
 }
 
-// ParseFleet reads a fleet from JSON: {"Instances":[…],"KMSKeys":[…]},
-// with fields named as in Instance and KMSKey. Unknown fields are errors.
+// ParseFleet reads a fleet from JSON:
+// {"Instances":[…],"KMSKeys":[…],"Principals":[…]}, with fields named as
+// in Instance, KMSKey and Principal. Unknown fields are errors.
 func ParseFleet(data []byte) (*Fleet, error) {
 	var fj fleetJSON
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -170,7 +187,16 @@ func ParseFleet(data []byte) (*Fleet, error) {
 	if err := dec.Decode(&fj); err != nil {
 		return nil, fmt.Errorf("ssmtest: parse fleet: %w", err)
 	}
-	return NewFleet(fj.Instances, fj.KMSKeys)
+	f, err := NewFleet(fj.Instances, fj.KMSKeys)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range fj.Principals {
+		if err := f.SetPrincipal(p); err != nil {
+			return nil, err
+		}
+	}
+	return f, nil
 }
 
 // LoadFleet reads a fleet from a JSON file (see ParseFleet).
@@ -188,7 +214,7 @@ func LoadFleet(path string) (*Fleet, error) {
 
 // MarshalJSON writes the fleet in the format ParseFleet reads.
 func (f *Fleet) MarshalJSON() ([]byte, error) {
-	return json.Marshal(fleetJSON{Instances: f.Instances(), KMSKeys: f.KMSKeys()})
+	return json.Marshal(fleetJSON{Instances: f.Instances(), KMSKeys: f.KMSKeys(), Principals: f.Principals()})
 }
 
 // Instance returns a copy of the instance with the given id.

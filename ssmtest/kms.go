@@ -7,7 +7,9 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 )
 
 // The KMS operations (JSON 1.1, target prefix TrentService): the part of
@@ -29,6 +31,57 @@ func (s *Server) kmsOps() map[string]jsonOp {
 }
 
 const blobMagic = "SSMTKMS1"
+
+// KMS key states of the fleet's keys (KMSKey.KeyState).
+const (
+	KeyEnabled         = "Enabled"
+	KeyDisabled        = "Disabled"
+	KeyPendingDeletion = "PendingDeletion"
+)
+
+var keyStates = []string{KeyEnabled, KeyDisabled, KeyPendingDeletion}
+
+// SetKMSKeyState changes the state of a fleet key (KeyEnabled,
+// KeyDisabled, KeyPendingDeletion) while the server runs.
+func (f *Fleet) SetKMSKeyState(keyID, state string) error {
+	if !slices.Contains(keyStates, state) {
+		return fmt.Errorf("ssmtest: fleet: unknown KMS key state %q", state)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range f.keys {
+		if f.keys[i].KeyID == keyID {
+			f.keys[i].KeyState = state
+			return nil
+		}
+	}
+	return fmt.Errorf("ssmtest: fleet: no KMS key %s", keyID)
+}
+
+// keyState is the current state of a fleet key.
+func (f *Fleet) keyState(keyID string) string {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	for _, k := range f.keys {
+		if k.KeyID == keyID {
+			return k.KeyState
+		}
+	}
+	return KeyEnabled
+}
+
+// usable fails as KMS does for a key that cannot encrypt or decrypt now:
+// DisabledException for a disabled key, KMSInvalidStateException for one
+// pending deletion.
+func (k *kmsService) usable(key *kmsKey) error {
+	switch k.s.fleet.keyState(key.KeyID) {
+	case KeyDisabled:
+		return apiErr("DisabledException", "%s is disabled.", k.keyARN(key.KeyID))
+	case KeyPendingDeletion:
+		return apiErr("KMSInvalidStateException", "%s is pending deletion.", k.keyARN(key.KeyID))
+	}
+	return nil
+}
 
 type kmsService struct {
 	s       *Server
@@ -119,8 +172,11 @@ func (s *Server) kmsGenerateDataKey(c *call, in *generateDataKeyInput) (any, err
 	if err != nil {
 		return nil, err
 	}
-	if c.faults.KMSDenyGenerateDataKey || c.faults.denied(c.iamAction()) {
+	if c.faults.KMSDenyGenerateDataKey || c.denied(c.iamAction()) {
 		return nil, c.accessDenied(s.kms.keyARN(key.KeyID))
+	}
+	if err := s.kms.usable(key); err != nil {
+		return nil, err
 	}
 	n := in.NumberOfBytes
 	switch {
@@ -190,8 +246,11 @@ func (s *Server) kmsDecrypt(c *call, in *decryptInput) (any, error) {
 			return nil, apiErr("IncorrectKeyException", "The key ID in the request does not identify a CMK that can perform this operation.")
 		}
 	}
-	if c.faults.KMSDenyDecrypt || c.faults.denied(c.iamAction()) {
+	if c.faults.KMSDenyDecrypt || c.denied(c.iamAction()) {
 		return nil, c.accessDenied(s.kms.keyARN(key.KeyID))
+	}
+	if err := s.kms.usable(key); err != nil {
+		return nil, err
 	}
 	rest := blob[len(blobMagic)+idLen:]
 	ns := key.aead.NonceSize()
@@ -239,12 +298,18 @@ func (s *Server) kmsDescribeKey(c *call, in *describeKeyInput) (any, error) {
 		KeySpec               string
 		EncryptionAlgorithms  []string
 		MultiRegion           bool
+		DeletionDate          *epochTime `json:",omitempty"`
 	}
-	return struct{ KeyMetadata keyMetadata }{keyMetadata{
+	state := s.fleet.keyState(key.KeyID)
+	md := keyMetadata{
 		AWSAccountID: s.account, KeyID: key.KeyID, Arn: s.kms.keyARN(key.KeyID),
-		CreationDate: epoch(defaultLaunch), Enabled: true, Description: key.Description,
-		KeyUsage: "ENCRYPT_DECRYPT", KeyState: "Enabled", Origin: "AWS_KMS", KeyManager: "CUSTOMER",
+		CreationDate: epoch(defaultLaunch), Enabled: state == KeyEnabled, Description: key.Description,
+		KeyUsage: "ENCRYPT_DECRYPT", KeyState: state, Origin: "AWS_KMS", KeyManager: "CUSTOMER",
 		CustomerMasterKeySpec: "SYMMETRIC_DEFAULT", KeySpec: "SYMMETRIC_DEFAULT",
 		EncryptionAlgorithms: []string{"SYMMETRIC_DEFAULT"},
-	}}, nil
+	}
+	if state == KeyPendingDeletion {
+		md.DeletionDate = epoch(c.now.Add(7 * 24 * time.Hour).Truncate(time.Second))
+	}
+	return struct{ KeyMetadata keyMetadata }{md}, nil
 }

@@ -127,6 +127,7 @@ type Server struct {
 	jsonOps map[string]jsonOp
 	ec2Ops  map[string]queryOp
 	stsOps  map[string]queryOp
+	iamOps  map[string]queryOp
 	active  sync.WaitGroup // running handlers
 
 	mu        sync.Mutex
@@ -176,6 +177,7 @@ func NewUnstartedServer(opts Options) *Server {
 	}
 	s.ec2Ops = s.ec2QueryOps()
 	s.stsOps = s.stsQueryOps()
+	s.iamOps = s.iamQueryOps()
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("/", s.serveAPI)
 	s.gw = newGateway(s)

@@ -93,7 +93,12 @@ func (s *Server) ssmStartSession(c *call, in *startSessionInput) (any, error) {
 		KMSKeyID:        s.opts.KMSKeyID,
 	}
 	if s.opts.RunAsEnabled {
+		// The principal's SSMSessionRunAs tag wins over the preferences'
+		// default user; the service sends it to the agent as the RunAs user.
 		sess.RunAsUser = s.opts.RunAsDefaultUser
+		if tag := s.principalTag(c.caller, TagRunAs); tag != "" {
+			sess.RunAsUser = tag
+		}
 	}
 	tok, err := s.sessions.start(sess, s.userName)
 	if err != nil {

@@ -94,6 +94,10 @@ func (a *Agent) runSession(ctx context.Context, task *protocol.AgentTaskPayload)
 	if err != nil {
 		return fmt.Sprintf("invalid session properties: %v", err), false
 	}
+	if text := tooOld(a.cfg.Version, doc, props); text != "" {
+		a.logf("agent %s: session %s: %s", a.cfg.InstanceID, task.SessionID, text)
+		return text, false
+	}
 
 	ms, err := a.openDataChannel(ctx, task.SessionID)
 	if err != nil {
