@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -131,6 +132,11 @@ type Resolver struct {
 	// Suffix is stripped from names before anything else ("" strips
 	// nothing).
 	Suffix string
+	// Cache, if not nil, answers names looked up before (see
+	// [TargetCache]); Scope keys its entries (the region, profile and
+	// endpoint of API).
+	Cache *TargetCache
+	Scope string
 }
 
 // maxCandidates bounds how many matches a lookup collects: beyond a few,
@@ -144,15 +150,44 @@ const maxCandidates = 20
 // such as ip-10-0-1-5). It fails with [*TargetNotFoundError] or
 // [*AmbiguousTargetError] unless exactly one instance matches.
 func (r *Resolver) Resolve(ctx context.Context, name string) (Target, error) {
+	t, _, err := r.ResolveCached(ctx, name)
+	return t, err
+}
+
+// ResolveCached is Resolve, answering from r.Cache when it holds name:
+// cached is then the entry's age, and -1 when the answer did not come
+// from the cache. A lookup's answer is stored in the cache.
+func (r *Resolver) ResolveCached(ctx context.Context, name string) (t Target, cached time.Duration, err error) {
+	name = r.trim(name)
+	if name == "" {
+		return Target{}, -1, errors.New("ssmclient: empty target name")
+	}
+	if t, ok, err := ParseTarget(name); err != nil || ok {
+		return t, -1, err
+	}
+	if t, age, ok := r.Cache.Lookup(r.Scope, name); ok {
+		return t, age, nil
+	}
+	t, err = r.lookupName(ctx, name)
+	if err == nil {
+		r.Cache.Store(r.Scope, name, t)
+	}
+	return t, -1, err
+}
+
+// Forget drops name from r.Cache, after its cached target turned out to be
+// stale.
+func (r *Resolver) Forget(name string) { r.Cache.Forget(r.Scope, r.trim(name)) }
+
+func (r *Resolver) trim(name string) string {
 	if r.Suffix != "" && strings.HasSuffix(name, r.Suffix) && len(name) > len(r.Suffix) {
 		name = strings.TrimSuffix(name, r.Suffix)
 	}
-	if name == "" {
-		return Target{}, errors.New("ssmclient: empty target name")
-	}
-	if t, ok, err := ParseTarget(name); err != nil || ok {
-		return t, err
-	}
+	return name
+}
+
+// lookupName asks EC2 which running instance name is.
+func (r *Resolver) lookupName(ctx context.Context, name string) (Target, error) {
 
 	var lookups []lookup
 	if ip, err := netip.ParseAddr(name); err == nil {
