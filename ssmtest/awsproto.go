@@ -167,6 +167,7 @@ var jsonServices = map[string]string{
 func (s *Server) serveJSON(w http.ResponseWriter, r *http.Request, c *call, target, scope string) {
 	prefix, action, _ := strings.Cut(target, ".")
 	c.service, c.action = jsonServices[prefix], action
+	s.calls.add(c.service, c.action)
 	if scope == "" {
 		writeJSONError(w, &APIError{Code: "MissingAuthenticationTokenException", Message: "Missing Authentication Token"})
 		return
@@ -237,6 +238,7 @@ func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request, c *call, sco
 	if c.service == "" {
 		c.service = queryVersions[form.Get("Version")]
 	}
+	s.calls.add(c.service, c.action)
 	var ops map[string]queryOp
 	switch c.service {
 	case "ec2":

@@ -33,6 +33,11 @@ type FaultSet struct {
 	// AgentOffline lists instance ids whose agent is unreachable although
 	// the fleet says it is online: StartSession answers TargetNotConnected.
 	AgentOffline map[string]bool
+	// RefuseStartSessions refuses that many StartSession calls with
+	// TargetNotConnected, after letting RefuseStartSessionsAfter through
+	// (both count down as calls arrive): one session of several refused,
+	// as when the agent drops off between two starts.
+	RefuseStartSessions, RefuseStartSessionsAfter int
 	// APIAccessDenied lists IAM actions ("ssm:StartSession",
 	// "ec2:DescribeInstances", "ec2-instance-connect:SendSSHPublicKey", …)
 	// the caller is not allowed: the API answers AccessDeniedException (EC2:

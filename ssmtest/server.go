@@ -129,6 +129,7 @@ type Server struct {
 	stsOps  map[string]queryOp
 	iamOps  map[string]queryOp
 	active  sync.WaitGroup // running handlers
+	calls   callCounter
 
 	mu        sync.Mutex
 	started   bool

@@ -78,7 +78,7 @@ func (s *Server) ssmStartSession(c *call, in *startSessionInput) (any, error) {
 		return nil, err
 	}
 	inst, ok := s.fleet.Instance(in.Target)
-	if !ok || inst.State != StateRunning || inst.PingStatus != PingOnline || c.faults.AgentOffline[in.Target] {
+	if !ok || inst.State != StateRunning || inst.PingStatus != PingOnline || c.faults.AgentOffline[in.Target] || s.faultsSet.takeStartRefusal() {
 		return nil, errTargetNotConnected(in.Target)
 	}
 	sess := &Session{
