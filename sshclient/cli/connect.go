@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"sync"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
@@ -39,6 +41,12 @@ type Connect struct {
 	Stderr io.Writer
 	// Env looks up environment variables (nil: os.Getenv).
 	Env func(string) string
+	// TargetCache and UserCache are the cache files of resolved names
+	// and default users ("": the files in the user's cache directory;
+	// "none": no cache).
+	TargetCache, UserCache string
+
+	st *dialState // what Dial found, for DialMore
 }
 
 func (o *Connect) getenv(k string) string {
@@ -55,12 +63,69 @@ func (o *Connect) stderr() io.Writer {
 	return os.Stderr
 }
 
+// dialState is what Dial resolved once, for the sessions after the first.
+type dialState struct {
+	prog     string
+	logf     func(string, ...any)
+	cfg      *sshclient.Config
+	client   *ssmclient.Client
+	resolver ssmclient.Resolver
+	target   ssmclient.Target
+	port     int
+
+	mu      sync.Mutex
+	batched *sshclient.Config // cfg without questions, for DialMore
+}
+
 // Dial resolves the destination, starts a Session Manager session to it
 // and logs in over SSH. When login fails without any key to offer, or
 // with InstanceConnect, an ephemeral key is pushed through EC2 Instance
 // Connect and a new session tried once. The returned Config is the
 // resolved one, with Logf and Warnf writing to Stderr.
+//
+// Dial makes the fewest AWS calls it can, and makes them at once where
+// they do not depend on each other: an instance id needs no lookup, and a
+// name looked up in the last [ssmclient.DefaultTargetTTL] is answered by
+// the target cache (an entry whose instance no longer answers is dropped
+// and the name looked up again); the default user (cached per instance)
+// is looked up while StartSession, the data channel and its handshake go
+// on, so an instance id with an explicit user costs StartSession and
+// nothing else. With Verbose each step's time is logged.
 func (o *Connect) Dial(ctx context.Context) (*ssh.Client, *sshclient.Config, error) {
+	began := time.Now()
+	st, err := o.prepare(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	name := st.cfg.HostName
+	userGiven := st.cfg.User != ""
+	target, age, err := o.resolve(ctx, st, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	sc, err := o.reach(ctx, st, target, userGiven)
+	var ae *ssmclient.Error
+	if err != nil && age >= 0 && errors.As(err, &ae) && ae.Code == ssmclient.CodeTargetNotConnected {
+		st.logf(st.prog+": %s, cached as %s, does not answer: looking it up again", name, target.ID)
+		st.resolver.Forget(name)
+		fresh, _, rerr := o.resolve(ctx, st, name)
+		if rerr == nil && fresh.ID != target.ID {
+			sc, err = o.reach(ctx, st, fresh, userGiven)
+		}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	st.logf(st.prog+": connected in %s", ms(time.Since(began)))
+	o.st = st
+	return sc, st.cfg, nil
+}
+
+// ms formats d in milliseconds.
+func ms(d time.Duration) string { return fmt.Sprintf("%d ms", d.Milliseconds()) }
+
+// prepare resolves the SSH configuration and loads the AWS one.
+func (o *Connect) prepare(ctx context.Context) (*dialState, error) {
 	stderr := o.stderr()
 	logf := func(string, ...any) {}
 	if o.Verbose {
@@ -77,7 +142,7 @@ func (o *Connect) Dial(ctx context.Context) (*ssh.Client, *sshclient.Config, err
 		Logf: logf,
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	cfg.Logf = logf
 	cfg.Warnf = func(format string, args ...any) {
@@ -105,75 +170,190 @@ func (o *Connect) Dial(ctx context.Context) (*ssh.Client, *sshclient.Config, err
 	}
 	client, err := ssmclient.NewClient(ctx, aws)
 	if err != nil {
-		return nil, nil, ssmclient.Explain(err)
+		return nil, ssmclient.Explain(err)
 	}
-	resolver := ssmclient.Resolver{API: client.EC2, Suffix: suffix}
-	target, err := resolver.Resolve(ctx, cfg.HostName)
-	if err != nil {
-		return nil, nil, ssmclient.Explain(err)
-	}
-	logf(prog+": %s is %s", cfg.HostName, target.ID)
-	cfg.HostName = target.ID
-
-	if cfg.User == "" {
-		if target.InstanceID == "" {
-			return nil, nil, fmt.Errorf("no user name for %s: give one with -l or user@", target.ID)
-		}
-		cache, _ := ssmclient.DefaultUserCacheFile()
-		g := ssmclient.UserGuesser{API: client.EC2, CacheFile: cache}
-		user, source, err := g.DefaultUser(ctx, target.InstanceID)
-		if err != nil {
-			return nil, nil, ssmclient.Explain(err)
-		}
-		logf(prog+": default user %s (%s)", user, source)
-		if err := cfg.SetUser(user); err != nil {
-			return nil, nil, err
-		}
-	}
-
 	port := cfg.Port
 	if port == 0 {
 		port = sshclient.DefaultPort
 	}
-	dial := func() (*ssh.Client, error) {
-		sess, err := client.StartSession(ctx, ssmclient.StartInput{
-			Target:       target.ID,
-			DocumentName: ssmclient.DocumentSSH,
-			Parameters:   map[string][]string{"portNumber": {strconv.Itoa(port)}},
-			Logf:         logf,
-		})
-		if err != nil {
-			return nil, ssmclient.Explain(err)
+	st := &dialState{prog: prog, logf: logf, cfg: cfg, client: client, port: port,
+		resolver: ssmclient.Resolver{API: client.EC2, Suffix: suffix}}
+	if file := o.cacheFile(o.TargetCache, ssmclient.DefaultTargetCacheFile); file != "" {
+		profile := aws.Profile
+		if profile == "" {
+			profile = o.getenv("AWS_PROFILE")
 		}
-		return sshclient.Dial(ctx, sess, cfg)
+		endpoint := ""
+		if client.Config.BaseEndpoint != nil {
+			endpoint = *client.Config.BaseEndpoint
+		}
+		st.resolver.Cache = &ssmclient.TargetCache{File: file}
+		st.resolver.Scope = client.Config.Region + " " + profile + " " + endpoint + " " + o.getenv("AWS_ENDPOINT_URL_EC2")
 	}
-	push := func() error {
+	return st, nil
+}
+
+// cacheFile is the cache file to use: set ("none": none), else the
+// default one.
+func (o *Connect) cacheFile(set string, def func() (string, error)) string {
+	switch set {
+	case "none":
+		return ""
+	case "":
+		f, _ := def()
+		return f
+	}
+	return set
+}
+
+// resolve turns name into a target, saying at -v how and how fast.
+func (o *Connect) resolve(ctx context.Context, st *dialState, name string) (ssmclient.Target, time.Duration, error) {
+	t0 := time.Now()
+	target, age, err := st.resolver.ResolveCached(ctx, name)
+	if err != nil {
+		return target, age, ssmclient.Explain(err)
+	}
+	switch {
+	case target.ID == name:
+		st.logf(st.prog+": %s is a target id: no lookup", name)
+	case age >= 0:
+		st.logf(st.prog+": %s is %s (cached %s ago)", name, target.ID, age.Round(time.Second))
+	default:
+		st.logf(st.prog+": %s is %s (EC2 DescribeInstances, %s)", name, target.ID, ms(time.Since(t0)))
+	}
+	return target, age, nil
+}
+
+// userResult is the outcome of a default-user lookup.
+type userResult struct {
+	user, source string
+	took         time.Duration
+	err          error
+}
+
+// reach starts a session to target and logs in; the default user, when
+// none was given, is looked up at the same time as the session starts.
+func (o *Connect) reach(ctx context.Context, st *dialState, target ssmclient.Target, userGiven bool) (*ssh.Client, error) {
+	cfg := st.cfg
+	cfg.HostName = target.ID
+	st.target = target
+	var users chan userResult
+	if !userGiven {
 		if target.InstanceID == "" {
-			return fmt.Errorf("EC2 Instance Connect needs an EC2 instance, not %s", target.ID)
+			return nil, fmt.Errorf("no user name for %s: give one with -l or user@", target.ID)
 		}
-		signer, err := sshclient.PushInstanceConnectKey(ctx, client.EC2InstanceConnect, target.InstanceID, cfg.User)
-		if err != nil {
-			return ssmclient.Explain(err)
+		users = make(chan userResult, 1)
+		go func() {
+			t0 := time.Now()
+			g := ssmclient.UserGuesser{API: st.client.EC2, CacheFile: o.cacheFile(o.UserCache, ssmclient.DefaultUserCacheFile)}
+			user, source, err := g.DefaultUser(ctx, target.InstanceID)
+			users <- userResult{user, source, time.Since(t0), err}
+		}()
+	}
+	sess, err := st.start(ctx)
+	if users != nil {
+		u := <-users
+		if err == nil && u.err != nil {
+			sess.Close()
+			err = ssmclient.Explain(u.err)
 		}
-		logf(prog+": pushed an ephemeral key for %s@%s through EC2 Instance Connect", cfg.User, target.InstanceID)
-		cfg.ExtraSigners = append([]ssh.Signer{signer}, cfg.ExtraSigners...)
-		return nil
+		if err == nil {
+			st.logf(st.prog+": default user %s (%s; %s, beside StartSession)", u.user, u.source, ms(u.took))
+			if err = cfg.SetUser(u.user); err != nil {
+				sess.Close()
+			}
+		}
+	}
+	if err != nil {
+		return nil, err
 	}
 	if o.InstanceConnect {
-		if err := push(); err != nil {
-			return nil, nil, err
+		if err := st.push(ctx); err != nil {
+			sess.Close()
+			return nil, err
 		}
-		sc, err := dial()
-		return sc, cfg, err
 	}
-	sc, err := dial()
+	sc, err := st.login(ctx, sess, cfg)
 	var authErr *sshclient.AuthError
-	if err != nil && errors.As(err, &authErr) && len(authErr.Offered) == 0 && target.InstanceID != "" {
-		logf(prog + ": no key to offer; trying EC2 Instance Connect")
-		if perr := push(); perr != nil {
-			return nil, nil, fmt.Errorf("%s; %s", UserMessage(err), UserMessage(perr))
+	if err != nil && !o.InstanceConnect && errors.As(err, &authErr) && len(authErr.Offered) == 0 && target.InstanceID != "" {
+		st.logf(st.prog + ": no key to offer; trying EC2 Instance Connect")
+		if perr := st.push(ctx); perr != nil {
+			return nil, fmt.Errorf("%s; %s", UserMessage(err), UserMessage(perr))
 		}
-		sc, err = dial()
+		if sess, err = st.start(ctx); err != nil {
+			return nil, err
+		}
+		sc, err = st.login(ctx, sess, cfg)
 	}
-	return sc, cfg, err
+	return sc, err
+}
+
+// start starts a session of AWS-StartSSHSession to the target, timed at -v.
+func (st *dialState) start(ctx context.Context) (*ssmclient.Session, error) {
+	t0 := time.Now()
+	sess, err := st.client.StartSession(ctx, ssmclient.StartInput{
+		Target:       st.target.ID,
+		DocumentName: ssmclient.DocumentSSH,
+		Parameters:   map[string][]string{"portNumber": {strconv.Itoa(st.port)}},
+		Logf:         st.logf,
+	})
+	if err != nil {
+		return nil, ssmclient.Explain(err)
+	}
+	st.logf(st.prog+": session %s: StartSession, data channel and handshake in %s", sess.ID, ms(time.Since(t0)))
+	return sess, nil
+}
+
+// login runs SSH over sess, timed at -v.
+func (st *dialState) login(ctx context.Context, sess *ssmclient.Session, cfg *sshclient.Config) (*ssh.Client, error) {
+	t0 := time.Now()
+	sc, err := sshclient.Dial(ctx, sess, cfg)
+	if err == nil {
+		st.logf(st.prog+": session %s: SSH login in %s", sess.ID, ms(time.Since(t0)))
+	}
+	return sc, err
+}
+
+// push sends an ephemeral key through EC2 Instance Connect and offers it
+// first from now on (on every later session too).
+func (st *dialState) push(ctx context.Context) error {
+	cfg := st.cfg
+	if st.target.InstanceID == "" {
+		return fmt.Errorf("EC2 Instance Connect needs an EC2 instance, not %s", st.target.ID)
+	}
+	signer, err := sshclient.PushInstanceConnectKey(ctx, st.client.EC2InstanceConnect, st.target.InstanceID, cfg.User)
+	if err != nil {
+		return ssmclient.Explain(err)
+	}
+	st.logf(st.prog+": pushed an ephemeral key for %s@%s through EC2 Instance Connect", cfg.User, st.target.InstanceID)
+	cfg.ExtraSigners = append([]ssh.Signer{signer}, cfg.ExtraSigners...)
+	return nil
+}
+
+// DialMore opens one more SSH connection to the destination a successful
+// Dial reached, over a session of its own: the same target, user, keys
+// and host key, with no lookup. A key pushed through EC2 Instance Connect
+// for Dial is offered again, not pushed again (the instance accepts it
+// for 60 seconds). Nothing is asked on the terminal (BatchMode): a login
+// that needed a passphrase or password the first time fails here, and the
+// caller goes on with the connections it has. DialMore may be called from
+// several goroutines at once.
+func (o *Connect) DialMore(ctx context.Context) (*ssh.Client, error) {
+	st := o.st
+	if st == nil {
+		return nil, errors.New("DialMore before a successful Dial")
+	}
+	st.mu.Lock()
+	if st.batched == nil {
+		c := *st.cfg
+		c.BatchMode = true
+		st.batched = &c
+	}
+	cfg := st.batched
+	st.mu.Unlock()
+	sess, err := st.start(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return st.login(ctx, sess, cfg)
 }
