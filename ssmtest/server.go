@@ -33,9 +33,15 @@ type Options struct {
 	// Authorization headers are never logged.
 	Logf func(format string, args ...any)
 	// Clock is the time source for timestamps, token and key lifetimes and
-	// session deadlines (nil: time.Now). Waiting uses the time package, so
-	// tests of timers run the server's registry in a testing/synctest bubble.
+	// session deadlines (nil: Timers.Now, or time.Now). Waiting runs on
+	// Timers.
 	Clock func() time.Time
+	// Timers runs the service's deadlines: idle timeout, maximum session
+	// duration, unused token expiry, client reconnect window, websocket
+	// lifetime (nil: the time package, with Clock's time). A *FakeClock
+	// here lets a test reach an hour's deadline at once; it is also the
+	// time source when Clock is nil.
+	Timers Clock
 	// Faults are injected misbehaviours (nil: a fresh, empty set, reachable
 	// through Server.Faults).
 	Faults *Faults
@@ -109,6 +115,7 @@ type Server struct {
 	faultsSet *Faults
 	logf      func(string, ...any)
 	clock     func() time.Time
+	timers    Clock
 	region    string
 	account   string
 	callerARN string
@@ -153,8 +160,15 @@ func NewUnstartedServer(opts Options) *Server {
 	if s.logf == nil {
 		s.logf = func(string, ...any) {}
 	}
+	if s.clock == nil && opts.Timers != nil {
+		s.clock = opts.Timers.Now
+	}
 	if s.clock == nil {
 		s.clock = time.Now
+	}
+	s.timers = opts.Timers
+	if s.timers == nil {
+		s.timers = realClock{s.clock}
 	}
 	s.region = opts.Region
 	if s.region == "" {
@@ -166,6 +180,7 @@ func NewUnstartedServer(opts Options) *Server {
 	}
 	s.account, s.userName = parseCallerARN(s.callerARN)
 	s.sessions = newSessions(s.clock, s.idleTimeout(), max(opts.MaxSessionDuration, 0), s.logf)
+	s.sessions.after = s.timers.AfterFunc
 	s.kms = newKMSService(s)
 	s.eic = &eicStore{keys: make(map[eicKey][]eicEntry)}
 

@@ -34,6 +34,9 @@ const (
 // ended reports whether the state is final.
 func (st SessionState) ended() bool { return st == SessionTerminated || st == SessionFailed }
 
+// Ended reports whether the state is final (Terminated or Failed).
+func (st SessionState) Ended() bool { return st.ended() }
+
 // ClientTokenTTL is how long a TokenValue from StartSession or
 // ResumeSession may wait before it is used to open the data channel. AWS
 // documents only that tokens live "long enough to ensure the connection is
@@ -47,6 +50,12 @@ const (
 	ReasonMaxDuration = "Your session has reached the maximum session duration and has been terminated."
 	ReasonTerminated  = "Session terminated by TerminateSession."
 	ReasonShutdown    = "The emulator is shutting down."
+	// ReasonClientVanished ends a session whose client's websocket
+	// dropped and did not come back within the reconnect window.
+	ReasonClientVanished = "The client disconnected and did not reconnect."
+	// ReasonNeverConnected ends a session whose client never opened its
+	// data channel before its token expired.
+	ReasonNeverConnected = "The client did not connect before its token expired."
 )
 
 // Session is one Session Manager session. The exported fields are fixed at
@@ -148,8 +157,9 @@ var (
 // It is safe for concurrent use.
 type Sessions struct {
 	clock   func() time.Time
-	idle    time.Duration // 0: no idle timeout
-	maxDur  time.Duration // 0: no maximum
+	after   func(time.Duration, func()) func() bool // the sweeper's timers
+	idle    time.Duration                           // 0: no idle timeout
+	maxDur  time.Duration                           // 0: no maximum
 	logf    func(string, ...any)
 	mu      sync.Mutex
 	byID    map[string]*Session
@@ -164,8 +174,9 @@ type Sessions struct {
 func newSessions(clock func() time.Time, idle, maxDur time.Duration, logf func(string, ...any)) *Sessions {
 	return &Sessions{
 		clock: clock, idle: idle, maxDur: maxDur, logf: logf,
-		byID: make(map[string]*Session),
-		kick: make(chan struct{}, 1),
+		after: func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop },
+		byID:  make(map[string]*Session),
+		kick:  make(chan struct{}, 1),
 	}
 }
 
@@ -270,6 +281,24 @@ func (r *Sessions) resume(id string) (*Session, string, error) {
 		return s, "", fmt.Errorf("%w: %s", ErrSessionEnded, id)
 	}
 	return s, r.issueLocked(s), nil
+}
+
+// unusedTokenExpiry reports how long until the newest client token of a
+// live session expires, when that token is unused and still valid.
+func (r *Sessions) unusedTokenExpiry(id string) (time.Duration, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.byID[id]
+	if s == nil || s.state.ended() {
+		return 0, false
+	}
+	now := r.clock()
+	for _, t := range s.tokens {
+		if !t.used && !t.superseded && now.Before(t.expires) {
+			return t.expires.Sub(now), true
+		}
+	}
+	return 0, false
 }
 
 // ClaimClientToken checks and consumes the TokenValue a client presents in
@@ -396,8 +425,8 @@ func (r *Sessions) live() []*Session {
 }
 
 // run is the sweeper: it ends sessions that were idle too long or reached
-// the maximum duration. Deadlines are computed with the registry's clock;
-// the wait between sweeps uses the time package's timers.
+// the maximum duration. Deadlines are computed with the registry's clock,
+// and the wait between sweeps runs on its timers (the server's Clock).
 func (r *Sessions) run() {
 	r.mu.Lock()
 	if r.running || r.stop != nil {
@@ -410,20 +439,18 @@ func (r *Sessions) run() {
 	r.mu.Unlock()
 	go func() {
 		defer close(done)
-		timer := time.NewTimer(time.Hour)
-		defer timer.Stop()
 		for {
 			wait := r.sweep()
-			var tc <-chan time.Time
+			stopTimer := func() bool { return false }
 			if wait > 0 {
-				timer.Reset(wait)
-				tc = timer.C
+				stopTimer = r.after(wait, r.wake)
 			}
 			select {
 			case <-stop:
+				stopTimer()
 				return
 			case <-r.kick:
-			case <-tc:
+				stopTimer()
 			}
 		}
 	}()
