@@ -96,6 +96,13 @@ func (g *gateway) createChannel(kind string) http.HandlerFunc {
 			return
 		}
 		if kind == kindData && g.relay(id) == nil {
+			if sess, ok := g.s.sessions.Get(id); ok && sess.State().ended() {
+				// The agent reconnecting to a session that ended gives up
+				// at once on an answer that says so.
+				g.logf("ssmtest: data channel %s: refused: the session has ended", id)
+				writeGatewayError(w, errSessionTerminated)
+				return
+			}
 			http.Error(w, fmt.Sprintf("session %s not found", id), http.StatusNotFound)
 			return
 		}

@@ -2,6 +2,7 @@ package ssmtest
 
 import (
 	"encoding/json"
+	"strconv"
 	"sync"
 	"time"
 
@@ -42,14 +43,45 @@ type relay struct {
 	kills      int   // client websockets killed by the KillClientWebsocket fault
 	toClient   int64 // bytes relayed to the current client websocket
 	vanishStop func() bool
-	final      *finalWord  // the agent's end, kept for a client not connected
-	finalTimer *time.Timer // ends the session if that client does not come
+	attached   bool        // a client websocket has been attached once
+	final      *finalWord  // the agent's end, kept for a client that never came
+	unusedStop func() bool // the timer that ends the session when no client comes
 	pausing    bool        // the PausePublication fault has the client paused
 	pauseTimer *time.Timer // sends start_publication at the end of a pause
 }
 
 func newRelay(g *gateway, sess *Session) *relay {
-	return &relay{g: g, id: sess.ID, sess: sess}
+	r := &relay{g: g, id: sess.ID, sess: sess}
+	r.unusedStop = g.s.timers.AfterFunc(ClientTokenTTL, r.tokenExpired)
+	return r
+}
+
+// tokenExpired runs when the client's token may have expired unused. A
+// client that never attached ends the session: with the agent's final
+// word when the agent has already finished, else as the service ends a
+// session nobody connected to. A token issued later by ResumeSession
+// postpones the end to its own expiry.
+func (r *relay) tokenExpired() {
+	if until, ok := r.g.s.sessions.unusedTokenExpiry(r.id); ok {
+		r.mu.Lock()
+		if !r.ended && !r.attached {
+			r.unusedStop = r.g.s.timers.AfterFunc(until, r.tokenExpired)
+		}
+		r.mu.Unlock()
+		return
+	}
+	r.mu.Lock()
+	if r.ended || r.attached {
+		r.mu.Unlock()
+		return
+	}
+	final := r.final
+	r.mu.Unlock()
+	if final != nil {
+		r.end(final.output, final.failed)
+		return
+	}
+	r.g.s.sessions.terminate(r.id, ReasonNeverConnected)
 }
 
 // serve attaches a websocket as the given side and relays what it reads
@@ -72,6 +104,10 @@ func (r *relay) serve(s side, tr protocol.Transport) {
 		if r.vanishStop != nil {
 			r.vanishStop()
 			r.vanishStop = nil
+		}
+		if !r.attached {
+			r.attached = true
+			r.unusedStop()
 		}
 		final = r.final
 	}
@@ -105,10 +141,9 @@ func (r *relay) serve(s side, tr protocol.Transport) {
 		// A client that does not come back within the window has vanished:
 		// the service terminates its session.
 		window := r.g.s.clientReconnectWindow()
-		t := time.AfterFunc(window, func() {
-			r.g.s.sessions.terminate(r.id, "The client disconnected and did not reconnect.")
+		r.vanishStop = r.g.s.timers.AfterFunc(window, func() {
+			r.g.s.sessions.terminate(r.id, ReasonClientVanished)
 		})
-		r.vanishStop = t.Stop
 	}
 	r.mu.Unlock()
 	sh.close()
@@ -119,31 +154,34 @@ func (r *relay) serve(s side, tr protocol.Transport) {
 	}
 }
 
-// finalWord is how the agent ended a session whose client was not there
-// to hear it.
+// finalWord is how the agent ended a session whose client had not come
+// yet to hear it.
 type finalWord struct {
 	output string
 	failed bool
 }
 
-// agentDone ends the session as the agent reported it (agent_task_complete):
-// the client hears the agent's Output in channel_closed. The service keeps
-// that news for a client that is not connected: one that has not opened
-// its websocket yet (an agent that fails at once, as for a missing Run As
-// user, is faster than the client) or is reconnecting. The session then
-// ends when the client attaches, or after the client reconnect window.
+// agentDone ends the session as the agent reported it (agent_task_complete)
+// with the agent's Output, at once: a connected client hears it in
+// channel_closed, and a client that attached and left (reconnecting, or
+// gone) finds the session over, as with the service, which does not keep
+// such a session Active for the reconnect window. Only for a client that
+// never attached (an agent that fails at once, as for a missing Run As
+// user, is faster than the client's websocket) is the final word kept: the
+// session ends when that client attaches and hears it, or when its token
+// expires unused.
 func (r *relay) agentDone(output string, failed bool) {
 	r.mu.Lock()
-	if r.ended || r.links[sideClient] != nil {
+	if r.ended || r.attached {
 		r.mu.Unlock()
 		r.end(output, failed)
 		return
 	}
 	if r.final == nil {
 		r.final = &finalWord{output: output, failed: failed}
-		r.finalTimer = time.AfterFunc(r.g.s.clientReconnectWindow(), func() { r.end(output, failed) })
 	}
 	r.mu.Unlock()
+	r.g.logf("ssmtest: session %s: the agent ended it before its client attached; keeping its final word", r.id)
 }
 
 // pump reads frames from side s and forwards them to the other side.
@@ -158,6 +196,16 @@ func (r *relay) pump(s side, l *link) {
 		m, err := protocol.ParseMessageUnverified(frame)
 		if err != nil {
 			r.g.logf("ssmtest: session %s: from %s: %v", r.id, s, err)
+			continue
+		}
+		if s == sideAgent && m.Type == protocol.TypeAgentSessionState {
+			// The agent addresses its session state to the service
+			// ("sends agent session state to MGS", agent
+			// session/datachannel SendAgentSessionStateMessage), which
+			// keeps it: the official plugin has no case for the type and
+			// would log "Invalid message type received" for every
+			// session had the service forwarded it.
+			r.g.logf("ssmtest: session %s: agent reports session state %s", r.id, agentSessionState(m.Payload))
 			continue
 		}
 		f := r.g.s.faults()
@@ -266,9 +314,7 @@ func (r *relay) end(output string, failed bool) {
 	if r.pauseTimer != nil {
 		r.pauseTimer.Stop()
 	}
-	if r.finalTimer != nil {
-		r.finalTimer.Stop()
-	}
+	r.unusedStop()
 	r.mu.Unlock()
 	// The registry learns of the end before the client does, so that a
 	// client answering channel_closed with TerminateSession finds the
@@ -293,4 +339,14 @@ func (r *relay) end(output string, failed bool) {
 		}
 	}
 	r.g.dropRelay(r)
+}
+
+// agentSessionState returns the SessionState of an agent_session_state
+// payload, for the log.
+func agentSessionState(payload []byte) string {
+	var st struct{ SessionState string }
+	if err := json.Unmarshal(payload, &st); err != nil || st.SessionState == "" {
+		return "(unreadable)"
+	}
+	return strconv.Quote(st.SessionState)
 }

@@ -69,6 +69,17 @@ type gatewayError struct {
 	code, message string
 }
 
+// errSessionTerminated answers an agent's CreateDataChannel for a session
+// that has ended. amazon-ssm-agent retries a failed CreateDataChannel for
+// minutes unless the error, which quotes the answer's body ("unexpected
+// response from the service <body>", agent session/service/service.go),
+// contains "Session is already terminated"
+// (session/config.SessionAlreadyTerminatedError, the data channel's only
+// non-retryable error, session/datachannel/datachannel.go): so the service
+// says that. The body's shape is the gateway's known refusal shape; the
+// code and the status (400) are guesses.
+var errSessionTerminated = &gatewayError{"BadRequest", "Session is already terminated"}
+
 var errNotAuthenticated = &gatewayError{"BadRequest", "Request is not authenticated."}
 
 func invalidSignature(message string) *gatewayError {
@@ -117,7 +128,11 @@ func writeGatewayError(w http.ResponseWriter, e *gatewayError) {
 	_ = xml.EscapeText(&msg, []byte(hex.EncodeToString(id[:])+": "+e.message))
 	w.Header().Set("Content-Type", "application/xml")
 	w.Header().Set("X-Amzn-ErrorType", e.code)
-	w.WriteHeader(http.StatusForbidden)
+	status := http.StatusForbidden
+	if e == errSessionTerminated {
+		status = http.StatusBadRequest
+	}
+	w.WriteHeader(status)
 	fmt.Fprintf(w, `<%s xmlns=""><message>%s</message></%s>`, e.code, msg.String(), e.code)
 }
 

@@ -153,8 +153,14 @@ func (a *Agent) cancelAll() {
 }
 
 // errChannelNotFound is wrapped by createChannel's error when the service
-// no longer knows the session (or instance): retrying cannot help.
+// no longer knows the session (or instance), or says that the session has
+// ended: retrying cannot help.
 var errChannelNotFound = errors.New("not found")
+
+// sessionTerminated in the service's answer to CreateDataChannel makes the
+// real agent stop reconnecting at once (its only non-retryable data
+// channel error); the built-in agent does the same.
+const sessionTerminated = "Session is already terminated"
 
 // createChannel POSTs for a channel token as the real agent does.
 func (a *Agent) createChannel(ctx context.Context, kind, id string) (string, error) {
@@ -175,7 +181,7 @@ func (a *Agent) createChannel(ctx context.Context, kind, id string) (string, err
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-	if resp.StatusCode == http.StatusNotFound {
+	if resp.StatusCode == http.StatusNotFound || bytes.Contains(data, []byte(sessionTerminated)) {
 		return "", fmt.Errorf("create %s: %w: %s", kind, errChannelNotFound, bytes.TrimSpace(data))
 	}
 	if resp.StatusCode != http.StatusCreated {
