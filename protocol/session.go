@@ -81,9 +81,11 @@ import (
 // any beyond that.
 //
 // Publication pause. pause_publication stops new stream messages and
-// resends (acknowledgements still flow) until start_publication, any
-// incoming stream message or any acknowledgement arrives; a reconnect also
-// resumes. That is the agent's behaviour; the plugin ignores both messages.
+// resends (acknowledgements still flow) until start_publication arrives or
+// a reconnect brings a new websocket. An agent also resumes on any incoming
+// stream message or acknowledgement, as the real agent does; a client does
+// not, since the service pauses a client that sends too fast and an upload
+// receives acknowledgements all the time. The plugin ignores both messages.
 //
 // Reconnection. When the transport fails and SessionConfig.Reconnect is
 // set, the session obtains a new transport (a ResumeSession and a new

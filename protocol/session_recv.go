@@ -110,6 +110,22 @@ func (s *Session) handleFrame(frame []byte) {
 	}
 }
 
+// resumesOnTrafficLocked lifts a pause on incoming data or an
+// acknowledgement, for an agent, and reports whether it did. The real
+// agent resumes so (agent session/datachannel handleStreamDataMessage and
+// handleAcknowledgeMessage clear its Pause), and the built-in agent does
+// as it does. A client holds a pause until start_publication or a new
+// websocket: the service pauses a client that sends too many messages a
+// second, and a client that went on at the next acknowledgement, which a
+// busy upload receives every millisecond, would not slow down at all.
+func (s *Session) resumesOnTrafficLocked() bool {
+	if !s.paused || s.cfg.Role != RoleAgent {
+		return false
+	}
+	s.paused = false
+	return true
+}
+
 // unpause resumes publication.
 func (s *Session) unpause() {
 	s.mu.Lock()
@@ -130,8 +146,7 @@ func (s *Session) handleData(m *Message, frame []byte) {
 	n := cap(frame)
 	seq := m.SequenceNumber
 	s.mu.Lock()
-	unpaused := s.paused
-	s.paused = false
+	unpaused := s.resumesOnTrafficLocked()
 	ack := true
 	switch {
 	case seq < r.expected:
@@ -191,8 +206,7 @@ func (s *Session) handleAck(m *Message) {
 	}
 	now := time.Now()
 	s.mu.Lock()
-	unpaused := s.paused
-	s.paused = false
+	unpaused := s.resumesOnTrafficLocked()
 	s.stats.AcksReceived++
 	base := s.snd.ackBase
 	fresh := s.snd.ack(seq, now)

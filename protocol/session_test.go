@@ -282,8 +282,8 @@ func TestSessionResendsOnlyHoles(t *testing.T) {
 	})
 }
 
-// pause_publication holds new messages and resends; start_publication,
-// or any incoming message or ack, releases them.
+// pause_publication holds new messages and resends; start_publication
+// releases them. A client stays paused through incoming data and acks.
 func TestSessionPausePublication(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s, p := newPeer(t, protocol.SessionConfig{})
@@ -315,7 +315,8 @@ func TestSessionPausePublication(t *testing.T) {
 			t.Fatalf("after start_publication sent %v, want the resend of 0 and message 1", got)
 		}
 
-		// Acknowledgements still flow while paused, and incoming data resumes.
+		// Acknowledgements still flow while paused; neither incoming data
+		// nor acknowledgements resume a client.
 		p.control(protocol.TypePausePublication, "")
 		synctest.Wait()
 		time.Sleep(5 * time.Second)
@@ -325,10 +326,20 @@ func TestSessionPausePublication(t *testing.T) {
 		if acks := ackedSeqs(t, fs); !slices.Equal(acks, []int64{0}) {
 			t.Errorf("acks %v, want [0]", acks)
 		}
-		if got := seqsOf(fs, out); len(got) == 0 {
-			t.Errorf("incoming data did not resume publication")
+		if got := seqsOf(fs, out); len(got) != 0 {
+			t.Errorf("incoming data resumed a paused client: it sent %v", got)
 		}
 		p.ack(out, 0)
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		if got := seqsOf(p.pending(), out); len(got) != 0 {
+			t.Errorf("an acknowledgement resumed a paused client: it sent %v", got)
+		}
+		p.control(protocol.TypeStartPublication, "")
+		synctest.Wait()
+		if got := seqsOf(p.pending(), out); !slices.Equal(got, []int64{1}) {
+			t.Errorf("after start_publication sent %v, want the resend of 1", got)
+		}
 		p.ack(out, 1)
 		if err := s.Flush(t.Context()); err != nil {
 			t.Fatal(err)
