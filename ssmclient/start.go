@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -42,6 +43,9 @@ type StartInput struct {
 	CloseFlag protocol.Flag
 	// OnFlag handles the agent's flags (nil: protocol.DefaultFlagHandler).
 	OnFlag func(protocol.Flag) error
+	// Stderr receives a command session's StdErr payloads (nil discards
+	// them).
+	Stderr io.Writer
 	// Logf receives diagnostics; nil discards them. Tokens are never
 	// logged.
 	Logf func(format string, args ...any)
@@ -160,7 +164,7 @@ func (c *Client) OpenSession(ctx context.Context, resp SessionResponse, in Start
 	}
 	conn := protocol.NewConn(hs.Stream(ms), protocol.ConnConfig{
 		SessionID: sid, TargetID: in.Target, MaxChunk: in.MaxChunk,
-		CloseFlag: in.CloseFlag, OnFlag: in.OnFlag, Logf: logf,
+		CloseFlag: in.CloseFlag, OnFlag: in.OnFlag, Stderr: in.Stderr, Logf: logf,
 	})
 	return &Session{Conn: conn, ID: sid, Target: in.Target, Handshake: hs, ms: ms, client: c}, nil
 }
