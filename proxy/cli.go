@@ -107,6 +107,9 @@ func (c *CLI) Main(ctx context.Context, args []string) int {
 	return 0
 }
 
+// UserMessage is the one line a user sees for err (see userMessage).
+func UserMessage(err error, port string) string { return userMessage(err, port) }
+
 // userMessage is the one line a user sees for err: the explanation
 // without the layers' package prefixes. port is the session's remote
 // port, for the hints to the agent's failure texts.

@@ -82,12 +82,23 @@ func Run(ctx context.Context, cfg Config, rw io.ReadWriteCloser) error {
 		return diagnoseNotConnected(ctx, client.EC2, client.Config.Region, target, err)
 	}
 	logf("session %s open to %s", sess.ID, target.ID)
+	return Serve(ctx, sess, rw, logf)
+}
+
+// Serve joins an open session's data stream to rw until either side ends
+// or ctx is cancelled, then closes the session (TerminateSession). It is
+// Run after the session has started, shared with session-manager-plugin,
+// which is handed a started session. logf may be nil.
+func Serve(ctx context.Context, sess *ssmclient.Session, rw io.ReadWriteCloser, logf func(string, ...any)) error {
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
 	stop := context.AfterFunc(ctx, func() {
 		sess.Close()
 		rw.Close()
 	})
 	defer stop()
-	err = iox.Join(sess, rw, DrainTimeout)
+	err := iox.Join(sess, rw, DrainTimeout)
 	if cerr := sess.Close(); err == nil && cerr != nil {
 		logf("closing session %s: %v", sess.ID, cerr)
 	}
