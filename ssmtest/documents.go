@@ -132,9 +132,40 @@ var staticDocuments = map[string]string{
     "command": {
       "type": "String",
       "description": "The command to run on the instance"
+    },
+    "separateOutputStream": {
+      "type": "String",
+      "description": "(Optional) Send the command's stdout, stderr and exit code apart",
+      "allowedValues": ["true", "false"],
+      "default": "false"
+    },
+    "stdoutSeparatorPrefix": {
+      "type": "String",
+      "description": "(Optional) Prefix of the stdout parts when they are sent apart",
+      "default": ""
+    },
+    "stderrSeparatorPrefix": {
+      "type": "String",
+      "description": "(Optional) Prefix of the stderr parts when they are sent apart",
+      "default": ""
     }
   },
-  "properties": ` + commandPropertiesForEachOSJSON + `
+  "properties": {
+    "linux": {
+      "commands": "{{ command }}",
+      "runAsElevated": false,
+      "separateOutputStream": "{{ separateOutputStream }}",
+      "stdOutSeparatorPrefix": "{{ stdoutSeparatorPrefix }}",
+      "stdErrSeparatorPrefix": "{{ stderrSeparatorPrefix }}"
+    },
+    "macos": {
+      "commands": "{{ command }}",
+      "runAsElevated": false,
+      "separateOutputStream": "{{ separateOutputStream }}",
+      "stdOutSeparatorPrefix": "{{ stdoutSeparatorPrefix }}",
+      "stdErrSeparatorPrefix": "{{ stderrSeparatorPrefix }}"
+    }
+  }
 }`,
 }
 

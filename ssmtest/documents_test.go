@@ -71,7 +71,7 @@ func TestResolveDocument(t *testing.T) {
 		{"interactive command", DocStartInteractiveCommand, map[string][]string{"command": {"top -b"}}, "InteractiveCommands",
 			map[string]any{"command": "top -b"}, nil},
 		{"non-interactive command", DocStartNonInteractiveCommand, map[string][]string{"command": {"uname -a"}}, "NonInteractiveCommands",
-			map[string]any{"command": "uname -a"}, nil},
+			map[string]any{"command": "uname -a", "separateOutputStream": "false", "stdoutSeparatorPrefix": "", "stderrSeparatorPrefix": ""}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
