@@ -124,6 +124,7 @@ func (s *Server) StartAgent(instanceID string) error {
 		},
 		LookupHost:       func(_ context.Context, host string) ([]string, error) { return []string{host}, nil },
 		Shell:            s.opts.Shell,
+		Pacer:            &agent.Pacer{Pace: s.pace.Get},
 		HandshakeTimeout: s.opts.AgentHandshakeTimeout,
 		Logf:             s.logf,
 	})

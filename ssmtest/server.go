@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/ssmssh/ssmssh/protocol"
 	"log"
 	"net"
 	"net/http"
@@ -16,6 +15,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/ssmssh/ssmssh/protocol"
+	"github.com/ssmssh/ssmssh/ssmtest/agent"
 )
 
 // Options configure a Server. The zero value is a working emulator of the
@@ -93,6 +95,11 @@ type Options struct {
 	// Shell runs the built-in agents' shell sessions and the built-in SSH
 	// servers' commands (default /bin/sh).
 	Shell string
+	// AgentPace paces what the built-in agents send to clients (the zero
+	// value: unpaced, for fast bulk tests). RealAgentPace paces as
+	// amazon-ssm-agent does, about 1 MB/s per session; benchmarks and
+	// ssmlocal use it. Server.SetAgentPace changes it while sessions run.
+	AgentPace Pace
 }
 
 const (
@@ -123,6 +130,7 @@ type Server struct {
 	sessions  *Sessions
 	gw        *gateway
 	builtins  builtins
+	pace      agent.PaceSetting
 	kms       *kmsService
 	creds     credentialStore
 
@@ -179,6 +187,7 @@ func NewUnstartedServer(opts Options) *Server {
 		s.callerARN = defaultCallerARN
 	}
 	s.account, s.userName = parseCallerARN(s.callerARN)
+	s.pace.Set(opts.AgentPace)
 	s.sessions = newSessions(s.clock, s.idleTimeout(), max(opts.MaxSessionDuration, 0), s.logf)
 	s.sessions.after = s.timers.AfterFunc
 	s.kms = newKMSService(s)

@@ -40,6 +40,9 @@ type demoRun struct {
 	env     []string
 	failed  []string
 	skipped []string
+	// payload is the size of each round trip's file: 2 MiB at the real
+	// agent's pace (a few seconds each way), 8 MiB unpaced.
+	payload int
 }
 
 func demo(ctx context.Context, args []string, stdio IO) error {
@@ -47,10 +50,14 @@ func demo(ctx context.Context, args []string, stdio IO) error {
 	fs.SetOutput(stdio.Stderr)
 	bin := fs.String("bin", "", "`directory` holding ssmproxy, ssmssh, ssmscp and ssmsftp (default: next to ssmlocal)")
 	verbose := fs.Bool("v", false, "log the emulator's diagnostics to stderr")
+	unpaced := fs.Bool("unpaced", false, "let the built-in agents send as fast as they can instead of at the real agent's pace")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	d := &demoRun{ctx: ctx, out: stdio.Stdout, bin: *bin}
+	d := &demoRun{ctx: ctx, out: stdio.Stdout, bin: *bin, payload: 2 << 20}
+	if *unpaced {
+		d.payload = 8 << 20
+	}
 	if d.bin == "" {
 		if exe, err := os.Executable(); err == nil {
 			d.bin = filepath.Dir(exe)
@@ -65,7 +72,7 @@ func demo(ctx context.Context, args []string, stdio IO) error {
 	if err := d.makeKey(); err != nil {
 		return err
 	}
-	opts := ssmtest.Options{AuthorizedKeysFile: filepath.Join(dir, "authorized_keys")}
+	opts := ssmtest.Options{AuthorizedKeysFile: filepath.Join(dir, "authorized_keys"), AgentPace: agentPace(*unpaced)}
 	if *verbose {
 		opts.Logf = func(format string, args ...any) { fmt.Fprintf(stdio.Stderr, format+"\n", args...) }
 	}
@@ -85,6 +92,7 @@ func demo(ctx context.Context, args []string, stdio IO) error {
 	fmt.Fprint(d.out, exportLines(d.s.Env()))
 	fmt.Fprintln(d.out)
 	writeInstances(d.out, d.s.Fleet())
+	fmt.Fprint(d.out, "\n"+paceLine(d.s.AgentPace()))
 
 	d.step("SSH over the data channel from Go (golang.org/x/crypto/ssh, no OpenSSH, no plugin)", d.goSSH)
 	d.step("OpenSSH through ssmproxy: ssh -o ProxyCommand='ssmproxy %h %p'", d.opensshExec)
@@ -307,12 +315,12 @@ func (d *demoRun) scpRoundTrip() error {
 	})
 }
 
-// roundTrip sends 8 MiB of random bytes to the instance with up and
+// roundTrip sends d.payload random bytes to the instance with up and
 // brings them back with down (each given a source and a destination,
 // remote ones as user@instance:path), and compares checksums.
 func (d *demoRun) roundTrip(name, by string, up, down func(from, to string) error) error {
 	src := filepath.Join(d.dir, name+"-payload.bin")
-	data := make([]byte, 8<<20)
+	data := make([]byte, d.payload)
 	_, _ = rand.Read(data)
 	if err := os.WriteFile(src, data, 0o600); err != nil {
 		return err
@@ -337,7 +345,7 @@ func (d *demoRun) roundTrip(name, by string, up, down func(from, to string) erro
 	if want != have {
 		return errors.New("checksums differ")
 	}
-	fmt.Fprintf(d.out, "    16 MiB moved%s in %v\n", by, elapsed.Round(time.Millisecond))
+	fmt.Fprintf(d.out, "    %d MiB moved%s in %v\n", 2*d.payload>>20, by, elapsed.Round(time.Millisecond))
 	return nil
 }
 

@@ -30,6 +30,10 @@ SSH server per instance), so every ssmssh tool runs with no AWS account:
     eval "$(ssmlocal env)"
     ssh -o ProxyCommand='ssmproxy %h %p' ec2-user@i-0a1b2c3d4e5f00001
 
+The built-in agents pace what they send as amazon-ssm-agent does (1 KiB
+reads, 1 ms after each: at most about 1 MB/s per session), so transfers
+take as long as they would through a real agent; --unpaced lifts that.
+
 options:
 `
 
@@ -81,6 +85,7 @@ type flags struct {
 	authorizedKeys string
 	kmsKey         string
 	allowUnsigned  bool
+	unpaced        bool
 	verbose        bool
 }
 
@@ -94,6 +99,8 @@ func newFlags(stdio IO) *flags {
 	f.fs.StringVar(&f.kmsKey, "kms-key", "", "encrypt shell sessions with this KMS `key` (e.g. alias/ssm-sessions)")
 	f.fs.BoolVar(&f.allowUnsigned, "allow-unsigned", false,
 		"let the gateway accept requests without a valid SigV4 signature (for session-manager-plugin older than 1.2.764.0)")
+	f.fs.BoolVar(&f.unpaced, "unpaced", false,
+		"let the built-in agents send as fast as they can instead of at the real agent's pace (about 1 MB/s per session)")
 	f.fs.BoolVar(&f.verbose, "v", false, "log the emulator's diagnostics to stderr")
 	return f
 }
@@ -111,7 +118,7 @@ func DefaultStateDir() string {
 // options builds the emulator's options from the flags.
 func (f *flags) options(stdio IO) (ssmtest.Options, error) {
 	opts := ssmtest.Options{KMSKeyID: f.kmsKey, HostKeyDir: filepath.Join(f.stateDir, "hostkeys"),
-		AllowUnsignedGateway: f.allowUnsigned}
+		AllowUnsignedGateway: f.allowUnsigned, AgentPace: agentPace(f.unpaced)}
 	if f.verbose {
 		opts.Logf = func(format string, args ...any) { fmt.Fprintf(stdio.Stderr, format+"\n", args...) }
 	}
@@ -134,6 +141,24 @@ func (f *flags) options(stdio IO) (ssmtest.Options, error) {
 	}
 	opts.AuthorizedKeysFile = keys
 	return opts, nil
+}
+
+// agentPace is the built-in agents' pace: the real agent's unless
+// unpaced.
+func agentPace(unpaced bool) ssmtest.Pace {
+	if unpaced {
+		return ssmtest.Pace{}
+	}
+	return ssmtest.RealAgentPace
+}
+
+// paceLine describes the agents' pace in the banner.
+func paceLine(p ssmtest.Pace) string {
+	if !p.Paced() {
+		return "# Agents are unpaced (--unpaced): transfers run far faster than through a real amazon-ssm-agent.\n"
+	}
+	return fmt.Sprintf("# Agents pace their output as amazon-ssm-agent does (%d-byte reads, %v after each: about 1 MB/s per session); --unpaced lifts it.\n",
+		p.ReadSize, p.Pause)
 }
 
 // collectPublicKeys writes the user's ~/.ssh/*.pub keys into an
@@ -185,7 +210,8 @@ func serve(ctx context.Context, args []string, stdio IO) error {
 	fmt.Fprint(stdio.Stdout, exportLines(s.Env()))
 	fmt.Fprintln(stdio.Stdout)
 	writeInstances(stdio.Stdout, s.Fleet())
-	fmt.Fprintf(stdio.Stdout, "\n# Built-in SSH servers accept the keys in %s. Ctrl-C stops ssmlocal.\n", opts.AuthorizedKeysFile)
+	fmt.Fprint(stdio.Stdout, "\n"+paceLine(s.AgentPace()))
+	fmt.Fprintf(stdio.Stdout, "# Built-in SSH servers accept the keys in %s. Ctrl-C stops ssmlocal.\n", opts.AuthorizedKeysFile)
 	<-ctx.Done()
 	return s.Close()
 }

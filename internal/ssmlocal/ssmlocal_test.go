@@ -8,11 +8,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ssmssh/ssmssh/ssmtest"
 )
 
 // TestDemo runs the whole walk-through: the real ssmproxy, ssmssh, ssmscp
 // and ssmsftp binaries, built here, ssmproxy under the real OpenSSH ssh
-// and scp, against a fresh emulator.
+// and scp, against a fresh emulator. It runs unpaced, so that its 16 MiB
+// of round trips take a moment rather than half a minute under the race
+// detector (pacing has tests of its own).
 func TestDemo(t *testing.T) {
 	bin := t.TempDir()
 	for _, cmd := range []string{"ssmproxy", "ssmssh", "ssmscp", "ssmsftp"} {
@@ -22,7 +26,7 @@ func TestDemo(t *testing.T) {
 		}
 	}
 	var stdout, stderr bytes.Buffer
-	code := Main(t.Context(), []string{"demo", "--bin", bin}, IO{Stdout: &stdout, Stderr: &stderr})
+	code := Main(t.Context(), []string{"demo", "--unpaced", "--bin", bin}, IO{Stdout: &stdout, Stderr: &stderr})
 	t.Log(stdout.String())
 	if code != 0 {
 		t.Fatalf("demo exited %d: %s", code, stderr.String())
@@ -84,6 +88,33 @@ func TestAllowUnsignedFlag(t *testing.T) {
 		}
 		if opts.AllowUnsignedGateway != tc.want {
 			t.Errorf("ssmlocal %v: AllowUnsignedGateway %v", tc.args, opts.AllowUnsignedGateway)
+		}
+	}
+}
+
+// TestUnpacedFlag: the built-in agents pace like the real agent unless
+// --unpaced says otherwise, and the banner says which.
+func TestUnpacedFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args   []string
+		want   ssmtest.Pace
+		banner string
+	}{{nil, ssmtest.RealAgentPace, "1024-byte reads, 1ms after each"}, {[]string{"--unpaced"}, ssmtest.Pace{}, "unpaced (--unpaced)"}} {
+		dir := t.TempDir()
+		f := newFlags(IO{Stdout: io.Discard, Stderr: io.Discard})
+		args := append([]string{"--state-dir", dir, "--authorized-keys", filepath.Join(dir, "keys")}, tc.args...)
+		if err := f.fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		opts, err := f.options(IO{Stdout: io.Discard, Stderr: io.Discard})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if opts.AgentPace != tc.want {
+			t.Errorf("ssmlocal %v: AgentPace %+v, want %+v", tc.args, opts.AgentPace, tc.want)
+		}
+		if line := paceLine(opts.AgentPace); !strings.Contains(line, tc.banner) {
+			t.Errorf("ssmlocal %v: banner line %q, want it to say %q", tc.args, line, tc.banner)
 		}
 	}
 }

@@ -61,6 +61,9 @@ type Config struct {
 	Shell string
 	// LookupUser resolves RunAs users (default os/user.Lookup).
 	LookupUser func(name string) (*user.User, error)
+	// Pacer paces what the agent sends the client in every session, as
+	// the real agent paces it (nil: unpaced); see Pace.
+	Pacer *Pacer
 	// HandshakeTimeout bounds the wait for the client's handshake
 	// response (default 15 s, as the real agent).
 	HandshakeTimeout time.Duration

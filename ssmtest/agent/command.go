@@ -130,7 +130,7 @@ func (c *commandRun) runCombined(ctx context.Context) (Result, error) {
 	}
 	res := succeeded()
 	res.Terminating = true
-	if err := pumpText(c.ms, out, protocol.PayloadOutput, "", c.log); err != nil {
+	if err := pumpText(c.ms, out, protocol.PayloadOutput, "", c.opts.Pacer, c.log); err != nil {
 		res = failed("")
 		res.Terminating = true
 		return res, err
@@ -160,13 +160,15 @@ func (c *commandRun) pumpSeparate(ctx context.Context, stdout, stderr io.Reader)
 	var wg sync.WaitGroup
 	pumpErrs := make([]error, 2)
 	wg.Add(2)
+	// The real agent's pipeline readers of separate streams do not pause
+	// (unlike its terminal pump): no pacer.
 	go func() {
 		defer wg.Done()
-		pumpErrs[0] = pumpText(c.ms, stdout, protocol.PayloadOutput, c.opts.StdOutPrefix, c.log)
+		pumpErrs[0] = pumpText(c.ms, stdout, protocol.PayloadOutput, c.opts.StdOutPrefix, nil, c.log)
 	}()
 	go func() {
 		defer wg.Done()
-		pumpErrs[1] = pumpText(c.ms, stderr, protocol.PayloadStdErr, c.opts.StdErrPrefix, c.log)
+		pumpErrs[1] = pumpText(c.ms, stderr, protocol.PayloadStdErr, c.opts.StdErrPrefix, nil, c.log)
 	}()
 	pumped := make(chan struct{})
 	go func() {

@@ -67,6 +67,9 @@ type PortOptions struct {
 	// DeniedIPs are refused as forwarding destinations (nil means
 	// DefaultDeniedIPs). The real agent adds the VPC's reserved addresses.
 	DeniedIPs []string
+	// Pacer paces what the session reads from its connections (nil:
+	// unpaced); see Pace.
+	Pacer *Pacer
 	// Logf receives diagnostics; nil discards them.
 	Logf func(format string, args ...any)
 }
@@ -178,8 +181,9 @@ func (o *PortOptions) dialer(addrs []string) Dialer {
 // The connection is dialled before the stream is first read (the real
 // agent dials first too, and withholds acks until then); a failure ends the
 // session with "Unable to connect to specified port: <error>". Client
-// Output is written to the connection; the connection's data is sent in
-// payloads of up to 1024 bytes. A TerminateSession flag, ctx or the end of the
+// Output is written to the connection as it arrives; the connection's
+// data is sent in payloads of up to 1024 bytes, paced by opts.Pacer as the
+// real agent paces it (one read of 1024 bytes, then 1 ms). A TerminateSession flag, ctx or the end of the
 // stream end the session successfully.
 //
 // How the connection ends depends on opts.Type, as in the real agent:
@@ -210,6 +214,7 @@ func RunPortBasic(ctx context.Context, ms protocol.MessageStream, dial Dialer, o
 		conn:      conn,
 		redialed:  make(chan redial, 1),
 		stop:      make(chan struct{}),
+		pacer:     opts.Pacer,
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -256,25 +261,28 @@ type basicPort struct {
 	redialed  chan redial   // reader → pump: the connection after a redial
 	mu        sync.Mutex    // guards conn
 	conn      net.Conn      // nil while disconnected (reconnect mode only)
+	pacer     *Pacer
 }
 
 // pump copies the connection to the stream until the session ends.
 func (p *basicPort) pump() pumpEnd {
 	// The wire is the real agent's (payloads of at most chunkSize bytes);
-	// the reads are larger, which costs fewer system calls when the
-	// connection has plenty to send.
+	// unpaced, the reads are larger, which costs fewer system calls when
+	// the connection has plenty to send. Paced, each read is one payload
+	// and a pause follows it, as in the real agent's WritePump.
 	buf := make([]byte, readSize)
 	p.mu.Lock()
 	c := p.conn
 	p.mu.Unlock()
 	for {
-		n, err := c.Read(buf)
+		n, err := c.Read(buf[:p.pacer.readSize(len(buf))])
 		for off := 0; off < n; off += chunkSize {
 			if serr := p.ms.Send(protocol.PayloadOutput, buf[off:min(off+chunkSize, n)]); serr != nil {
 				return pumpEnd{failed(""), fmt.Errorf("agent: port session: send: %w", serr)}
 			}
 		}
 		if err == nil {
+			p.pacer.pause()
 			continue
 		}
 		if !p.reconnect {
@@ -413,7 +421,8 @@ func (p *basicPort) closeConn() {
 // TCP connection from dial, with bytes copied both ways until either side
 // ends (there is no half-close: the first EOF closes both). smux frames are
 // not aligned to payloads; the agent sends its side in reads of up to 1024
-// bytes.
+// bytes, each followed by opts.Pacer's pause (the real agent's
+// transferDataToMgs sleeps 1 ms after each).
 //
 // smux uses the library's default configuration, with keepalive disabled
 // for clients newer than 1.2.331.0. When a dial fails the agent sends a
@@ -452,12 +461,13 @@ func RunPortMux(ctx context.Context, ms protocol.MessageStream, dial Dialer, opt
 	go func() {
 		buf := make([]byte, chunkSize)
 		for {
-			n, err := streamEnd.Read(buf)
+			n, err := streamEnd.Read(buf[:opts.Pacer.readSize(len(buf))])
 			if n > 0 {
 				if serr := ms.Send(protocol.PayloadOutput, buf[:n]); serr != nil {
 					pumped <- pumpEnd{failed(""), fmt.Errorf("agent: port session: send: %w", serr)}
 					return
 				}
+				opts.Pacer.pause()
 			}
 			if err != nil {
 				log.printf("agent: port session: read from smux: %v", err)

@@ -40,6 +40,10 @@ type ShellOptions struct {
 	SeparateOutputStream bool
 	StdOutPrefix         string
 	StdErrPrefix         string
+	// Pacer paces terminal and command output (nil: unpaced); see Pace.
+	// Separate output streams of NonInteractiveCommands are never paced,
+	// as in the real agent.
+	Pacer *Pacer
 	// Logf receives diagnostics; nil discards them.
 	Logf func(format string, args ...any)
 }
@@ -103,7 +107,7 @@ func runTerminal(ctx context.Context, ms protocol.MessageStream, args []string, 
 	defer stop()
 
 	pumped := make(chan error, 1)
-	go func() { pumped <- pumpText(ms, tty, protocol.PayloadOutput, "", log) }()
+	go func() { pumped <- pumpText(ms, tty, protocol.PayloadOutput, "", opts.Pacer, log) }()
 
 	// The profile goes in before any client input. (The real agent writes
 	// it just after it starts accepting input, so early input may precede
@@ -173,7 +177,7 @@ func readTerminalInput(ms protocol.MessageStream, tty *os.File, log logger) erro
 
 // pumpText sends what r yields as pt payloads until r ends, as the agent
 // sends terminal and command output: reads of up to 1024 bytes (less the
-// prefix), cut on UTF-8 boundaries, an incomplete character at the end of
+// prefix), each followed by pacer's pause, cut on UTF-8 boundaries, an incomplete character at the end of
 // a read being sent with the next one. With a prefix, a payload starts
 // with it when the previous read ended with a newline (or there was none);
 // this is the agent's separateOutputStream labelling, per read rather than
@@ -184,7 +188,7 @@ func readTerminalInput(ms protocol.MessageStream, tty *os.File, log logger) erro
 // The agent sends every read, even one that left only an incomplete
 // character (an empty payload), and drops an incomplete character at the
 // end; the pump skips empty payloads and sends such a tail as it is.
-func pumpText(ms protocol.MessageStream, r io.Reader, pt protocol.PayloadType, prefix string, log logger) error {
+func pumpText(ms protocol.MessageStream, r io.Reader, pt protocol.PayloadType, prefix string, pacer *Pacer, log logger) error {
 	buf := make([]byte, chunkSize-len(prefix))
 	var pending []byte
 	needPrefix := true
@@ -198,7 +202,7 @@ func pumpText(ms protocol.MessageStream, r io.Reader, pt protocol.PayloadType, p
 		return nil
 	}
 	for {
-		n, err := r.Read(buf)
+		n, err := r.Read(buf[:pacer.readSize(len(buf))])
 		if n > 0 {
 			if needPrefix {
 				pending = append(pending, prefix...)
@@ -210,6 +214,9 @@ func pumpText(ms protocol.MessageStream, r io.Reader, pt protocol.PayloadType, p
 				return serr
 			}
 			pending = append(pending[:0], pending[cut:]...)
+			if err == nil {
+				pacer.pause()
+			}
 		}
 		if err != nil {
 			if !errors.Is(err, io.EOF) {

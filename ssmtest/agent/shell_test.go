@@ -242,7 +242,7 @@ func TestPumpText(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			agentEnd, clientEnd := newStreamPair(t)
-			err := pumpText(agentEnd, &chunkReader{chunks: append([]string(nil), tc.chunks...)}, protocol.PayloadStdErr, tc.prefix, nil)
+			err := pumpText(agentEnd, &chunkReader{chunks: append([]string(nil), tc.chunks...)}, protocol.PayloadStdErr, tc.prefix, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
