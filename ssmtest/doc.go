@@ -30,6 +30,19 @@
 // signature, but refuse expired credentials. Options.AllowUnsignedGateway
 // turns the gateway's check off.
 //
+// The same port is an HTTPS CONNECT proxy for *.amazonaws.com (proxy.go):
+// clients that dial AWS host names whatever their endpoint says (the
+// official plugin's KMS client, AWS CLIs before AWS_ENDPOINT_URL) reach the
+// emulated services through HTTPS_PROXY, trusting certificates the
+// emulator's CA issues for those names. Env names the CA in both
+// AWS_CA_BUNDLE and SSL_CERT_FILE; Options.CADir keeps it across runs.
+//
+// An instance can be served by an external agent (Instance.ExternalAgent),
+// such as a real amazon-ssm-agent run in container mode with a custom
+// identity; DescribeInstanceInformation's ping status, agent version and
+// platform are live, from the control channels the gateway has open
+// (agentstatus.go).
+//
 // Production code never imports this package.
 //
 // Facts the emulator follows that PROTOCOL.md does not spell out:

@@ -8,6 +8,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -100,6 +101,20 @@ type Options struct {
 	// amazon-ssm-agent does, about 1 MB/s per session; benchmarks and
 	// ssmlocal use it. Server.SetAgentPace changes it while sessions run.
 	AgentPace Pace
+
+	// Addr is the address to listen on (default "127.0.0.1:0": loopback,
+	// a port chosen by the system). A fixed port lets an external agent's
+	// configuration name the endpoints across restarts.
+	Addr string
+	// CADir keeps the emulator's CA (ca.pem and its key, ca-key.pem)
+	// across runs, as HostKeyDir keeps host keys, so that a real agent or a
+	// trust store given ca.pem need not change when the emulator restarts
+	// (empty: a fresh CA in a temporary directory that Close removes).
+	CADir string
+	// DisableConnectProxy stops the server's port from serving as an
+	// HTTPS CONNECT proxy for *.amazonaws.com (proxy.go), and leaves
+	// HTTPS_PROXY and NO_PROXY out of Env.
+	DisableConnectProxy bool
 }
 
 const (
@@ -150,6 +165,7 @@ type Server struct {
 	started   bool
 	closed    bool
 	tls       *serverTLS
+	sniff     *sniffListener
 	srv       *http.Server
 	host      string // 127.0.0.1:port
 	serveDone chan struct{}
@@ -257,24 +273,31 @@ func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, 
 // Start.
 func (s *Server) SetHooks(h Hooks) { s.sessions.setHooks(h) }
 
-// Start generates the CA and serving certificate and starts serving HTTPS
-// on 127.0.0.1 with a port chosen by the system.
+// Start loads or generates the CA, issues the serving certificate and
+// starts serving HTTPS (and CONNECT) on Options.Addr: 127.0.0.1 with a
+// port chosen by the system unless it says otherwise.
 func (s *Server) Start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.started {
 		return errors.New("ssmtest: server already started")
 	}
-	t, err := newServerTLS()
-	if err != nil {
-		return err
+	addr := s.opts.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		_ = t.remove()
 		return fmt.Errorf("ssmtest: listen: %w", err)
 	}
-	s.tls, s.host, s.started = t, ln.Addr().String(), true
+	host, ips := listenHost(ln.Addr())
+	t, err := newServerTLS(s.opts.CADir, ips)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	s.sniff = newSniffListener(ln, !s.opts.DisableConnectProxy, s.logf)
+	s.tls, s.host, s.started = t, host, true
 	s.srv = &http.Server{
 		Handler:           http.HandlerFunc(s.track),
 		ReadHeaderTimeout: 30 * time.Second,
@@ -282,7 +305,7 @@ func (s *Server) Start() error {
 		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){}, // HTTP/1.1 only
 	}
 	s.serveDone = make(chan struct{})
-	tlsLn := tls.NewListener(protocol.BatchingListener(ln), t.serverConfig())
+	tlsLn := tls.NewListener(protocol.BatchingListener(s.sniff), t.serverConfig())
 	go func() {
 		defer close(s.serveDone)
 		if err := s.srv.Serve(tlsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -361,6 +384,7 @@ func (s *Server) Close() error {
 		errs = append(errs, fmt.Errorf("ssmtest: close listener: %w", err))
 	}
 	<-s.serveDone
+	s.sniff.wait()
 	handlersDone := make(chan struct{})
 	go func() {
 		s.active.Wait()
@@ -428,18 +452,78 @@ func (s *Server) Sessions() *Sessions { return s.sessions }
 
 func (s *Server) faults() FaultSet { return s.faultsSet.Snapshot() }
 
-// Env returns the environment assignments that point AWS SDKs and the AWS
-// CLI at the server, with fake credentials and instance metadata off.
+// Env returns the environment assignments that point AWS SDKs, the AWS
+// CLI and other AWS tools at the server, with fake credentials and
+// instance metadata off:
+//
+//   - AWS_ENDPOINT_URL, for the SDKs and CLIs that take it;
+//   - AWS_CA_BUNDLE (SDKs, the AWS CLI) and SSL_CERT_FILE (Go's and
+//     OpenSSL's trust store: the official session-manager-plugin's
+//     websocket and KMS client, amazon-ssm-agent, curl), both naming the
+//     emulator's CA;
+//   - HTTPS_PROXY and https_proxy naming the server as a CONNECT proxy,
+//     for clients that dial *.amazonaws.com whatever the endpoint says,
+//     with NO_PROXY and no_proxy listing loopback, so that what the
+//     server hands out on 127.0.0.1 is reached directly (both spellings:
+//     Python prefers the lower-case one, Go the upper-case one); left out
+//     with Options.DisableConnectProxy.
 func (s *Server) Env() []string {
-	return []string{
+	ca := s.CAFile()
+	env := []string{
 		"AWS_ENDPOINT_URL=" + s.URL(),
-		"AWS_CA_BUNDLE=" + s.CAFile(),
+		"AWS_CA_BUNDLE=" + ca,
+		"SSL_CERT_FILE=" + ca,
 		"AWS_REGION=" + s.region,
 		"AWS_DEFAULT_REGION=" + s.region,
 		"AWS_ACCESS_KEY_ID=" + FakeAccessKeyID,
 		"AWS_SECRET_ACCESS_KEY=" + FakeSecretAccessKey,
 		"AWS_EC2_METADATA_DISABLED=true",
 	}
+	if !s.opts.DisableConnectProxy {
+		proxy := "http://" + s.hostPort()
+		env = append(env, "HTTPS_PROXY="+proxy, "https_proxy="+proxy,
+			"NO_PROXY="+noProxy, "no_proxy="+noProxy)
+	}
+	return env
+}
+
+// noProxy is the NO_PROXY list of Env: the loopback names.
+const noProxy = "127.0.0.1,localhost,::1"
+
+// ProxyURL is the server as an HTTP CONNECT proxy (http://127.0.0.1:<port>),
+// or "" with Options.DisableConnectProxy.
+func (s *Server) ProxyURL() string {
+	if s.opts.DisableConnectProxy || s.hostPort() == "" {
+		return ""
+	}
+	return "http://" + s.hostPort()
+}
+
+func (s *Server) hostPort() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.host
+}
+
+// listenHost is the host:port clients use for a listening address (the
+// loopback address when it listens on every address) and the addresses
+// besides loopback that its certificate must name.
+func listenHost(a net.Addr) (string, []net.IP) {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		return a.String(), nil
+	}
+	port := strconv.Itoa(ta.Port)
+	switch {
+	case ta.IP.IsUnspecified():
+		if ta.IP.To4() == nil {
+			return net.JoinHostPort("::1", port), nil
+		}
+		return net.JoinHostPort("127.0.0.1", port), nil
+	case ta.IP.IsLoopback():
+		return a.String(), nil
+	}
+	return a.String(), []net.IP{ta.IP}
 }
 
 // AWSConfig returns an aws-sdk-go-v2 configuration for the server: its
