@@ -60,8 +60,11 @@ func (s *Server) startBuiltins() error {
 	if s.opts.NoBuiltinAgents {
 		return nil
 	}
+	builtin := func(in *Instance) bool {
+		return in.State == StateRunning && in.PingStatus == PingOnline && !in.ExternalAgent
+	}
 	for _, in := range s.fleet.Instances() {
-		if in.State != StateRunning || in.PingStatus != PingOnline {
+		if !builtin(&in) {
 			continue
 		}
 		if err := s.StartAgent(in.InstanceID); err != nil {
@@ -70,7 +73,7 @@ func (s *Server) startBuiltins() error {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for _, in := range s.fleet.Instances() {
-		if in.State != StateRunning || in.PingStatus != PingOnline {
+		if !builtin(&in) {
 			continue
 		}
 		for !s.gw.agentConnected(in.InstanceID) {
@@ -84,11 +87,15 @@ func (s *Server) startBuiltins() error {
 }
 
 // StartAgent starts the built-in agent of an instance (the emulator does
-// so at Start for every online instance; use it after StopAgent).
+// so at Start for every online instance; use it after StopAgent). An
+// instance served by an external agent has none.
 func (s *Server) StartAgent(instanceID string) error {
 	in, ok := s.fleet.Instance(instanceID)
 	if !ok {
 		return fmt.Errorf("%w: %s", ErrNoSuchInstance, instanceID)
+	}
+	if in.ExternalAgent {
+		return fmt.Errorf("ssmtest: %s is served by an external agent, not a built-in one", instanceID)
 	}
 	s.builtins.mu.Lock()
 	defer s.builtins.mu.Unlock()

@@ -76,6 +76,11 @@ type Instance struct {
 	// agent's KMS calls hang, so encrypted sessions fail the handshake as
 	// the real agent does ("Handshake timed out…").
 	KMSUnreachable bool `json:"KMSUnreachable,omitempty"`
+	// ExternalAgent marks an instance served by an agent of its own, such
+	// as a real amazon-ssm-agent with this instance id as its identity: no
+	// built-in agent starts for it, its ports are whatever that agent
+	// reaches, and it is Online only while that agent is connected.
+	ExternalAgent bool `json:"ExternalAgent,omitempty"`
 }
 
 // Image is the AMI an instance was launched from.

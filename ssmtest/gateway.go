@@ -43,6 +43,7 @@ type gateway struct {
 	relays    map[string]*relay     // session id → relay
 	tokens    map[string]agentToken // channel tokens handed to agents by POST
 	completed map[string]bool       // task ids whose completion was seen
+	seen      map[string]agentSeen  // instance id → its agent, live (agentstatus.go)
 	closed    bool
 	wg        sync.WaitGroup
 }
@@ -210,13 +211,19 @@ func (g *gateway) serveControl(w http.ResponseWriter, r *http.Request) {
 	if old != nil {
 		old.tr.Close()
 	}
+	g.sawAgent(al, true)
 	g.logf("ssmtest: agent %s connected (version %s)", id, open.AgentVersion)
 	g.readControl(al)
 	g.mu.Lock()
-	if g.agents[id] == al {
+	current := g.agents[id] == al
+	if current {
 		delete(g.agents, id)
 	}
 	g.mu.Unlock()
+	if current {
+		g.sawAgent(al, false)
+		g.logf("ssmtest: agent %s disconnected", id)
+	}
 	tr.Close()
 }
 

@@ -308,18 +308,17 @@ func (s *Server) ssmDescribeInstanceInformation(c *call, in *describeInstanceInf
 }
 
 func (s *Server) instanceInformation(inst *Instance, now time.Time) instanceInformationJSON {
+	ping, version, platform, last := s.agentStatus(inst, now)
 	info := instanceInformationJSON{
-		InstanceID: inst.InstanceID, PingStatus: inst.PingStatus, AgentVersion: inst.AgentVersion,
-		IsLatestVersion: inst.AgentVersion == DefaultAgentVersion,
-		PlatformType:    inst.PlatformType, PlatformName: inst.PlatformName, PlatformVersion: inst.PlatformVersion,
+		InstanceID: inst.InstanceID, PingStatus: ping, AgentVersion: version,
+		IsLatestVersion: version == DefaultAgentVersion,
+		PlatformType:    platform, PlatformName: inst.PlatformName, PlatformVersion: inst.PlatformVersion,
 		IPAddress: inst.PrivateIP, ComputerName: inst.PrivateDNSName,
 		ResourceType: "EC2Instance", SourceID: inst.InstanceID, SourceType: "AWS::EC2::Instance",
 	}
-	last := now
-	if inst.PingStatus != PingOnline {
-		last = now.Add(-3 * time.Hour)
+	if !last.IsZero() {
+		info.LastPingDateTime = epoch(last.Truncate(time.Second))
 	}
-	info.LastPingDateTime = epoch(last.Truncate(time.Second))
 	if inst.IsManagedNode() {
 		info.ResourceType, info.SourceType = "ManagedInstance", "AWS::SSM::ManagedInstance"
 		info.Name = inst.Name
@@ -333,11 +332,11 @@ func instanceInfoMatches(inst *Instance, info *instanceInformationJSON, key stri
 	case "InstanceIds":
 		return slices.Contains(values, inst.InstanceID)
 	case "AgentVersion":
-		return slices.Contains(values, inst.AgentVersion)
+		return slices.Contains(values, info.AgentVersion)
 	case "PingStatus":
-		return slices.Contains(values, inst.PingStatus)
+		return slices.Contains(values, info.PingStatus)
 	case "PlatformTypes":
-		return slices.Contains(values, inst.PlatformType)
+		return slices.Contains(values, info.PlatformType)
 	case "ResourceType":
 		return slices.Contains(values, info.ResourceType)
 	case "AssociationStatus", "ActivationIds", "IamRole":
