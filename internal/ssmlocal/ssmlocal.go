@@ -87,6 +87,9 @@ type flags struct {
 	allowUnsigned  bool
 	unpaced        bool
 	verbose        bool
+	listen         string
+	proxy          bool
+	external       stringList
 }
 
 func newFlags(stdio IO) *flags {
@@ -101,8 +104,29 @@ func newFlags(stdio IO) *flags {
 		"let the gateway accept requests without a valid SigV4 signature (for session-manager-plugin older than 1.2.764.0)")
 	f.fs.BoolVar(&f.unpaced, "unpaced", false,
 		"let the built-in agents send as fast as they can instead of at the real agent's pace (about 1 MB/s per session)")
+	f.fs.StringVar(&f.listen, "listen", "127.0.0.1:0",
+		"`address` to listen on (a fixed port lets an external agent's configuration name it)")
+	f.fs.BoolVar(&f.proxy, "proxy", true,
+		"also serve as an HTTPS CONNECT proxy for *.amazonaws.com, and list HTTPS_PROXY and NO_PROXY in the env lines")
+	f.fs.Var(&f.external, "external",
+		"serve `instance` with an external agent (e.g. a real amazon-ssm-agent) instead of a built-in one; repeatable, or comma-separated; an id not in the fleet is added")
 	f.fs.BoolVar(&f.verbose, "v", false, "log the emulator's diagnostics to stderr")
 	return f
+}
+
+// stringList is a repeatable flag whose values may also be
+// comma-separated.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+func (l *stringList) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
 }
 
 // DefaultStateDir is where a running ssmlocal keeps its env file and host
@@ -118,7 +142,8 @@ func DefaultStateDir() string {
 // options builds the emulator's options from the flags.
 func (f *flags) options(stdio IO) (ssmtest.Options, error) {
 	opts := ssmtest.Options{KMSKeyID: f.kmsKey, HostKeyDir: filepath.Join(f.stateDir, "hostkeys"),
-		AllowUnsignedGateway: f.allowUnsigned, AgentPace: agentPace(f.unpaced)}
+		CADir: filepath.Join(f.stateDir, "ca"), AllowUnsignedGateway: f.allowUnsigned,
+		Addr: f.listen, DisableConnectProxy: !f.proxy, AgentPace: agentPace(f.unpaced)}
 	if f.verbose {
 		opts.Logf = func(format string, args ...any) { fmt.Fprintf(stdio.Stderr, format+"\n", args...) }
 	}
@@ -128,6 +153,14 @@ func (f *flags) options(stdio IO) (ssmtest.Options, error) {
 			return opts, err
 		}
 		opts.Fleet = fl
+	}
+	if len(f.external) > 0 {
+		if opts.Fleet == nil {
+			opts.Fleet = ssmtest.DefaultFleet()
+		}
+		if err := markExternal(opts.Fleet, f.external); err != nil {
+			return opts, err
+		}
 	}
 	if err := os.MkdirAll(f.stateDir, 0o700); err != nil {
 		return opts, err
@@ -210,6 +243,7 @@ func serve(ctx context.Context, args []string, stdio IO) error {
 	fmt.Fprint(stdio.Stdout, exportLines(s.Env()))
 	fmt.Fprintln(stdio.Stdout)
 	writeInstances(stdio.Stdout, s.Fleet())
+	writeAgentConfigs(stdio.Stdout, s, f.stateDir)
 	fmt.Fprint(stdio.Stdout, "\n"+paceLine(s.AgentPace()))
 	fmt.Fprintf(stdio.Stdout, "# Built-in SSH servers accept the keys in %s. Ctrl-C stops ssmlocal.\n", opts.AuthorizedKeysFile)
 	<-ctx.Done()
@@ -253,8 +287,12 @@ func writeInstances(w io.Writer, fl *ssmtest.Fleet) {
 		if port == "" {
 			port = "-"
 		}
+		agent := in.PingStatus
+		if in.ExternalAgent {
+			agent, port = "external", "-"
+		}
 		fmt.Fprintf(tw, "# %s\t%s\t%s %s\t%s\t%s\t%s\t%s\n", in.InstanceID, in.Name, in.PlatformName,
-			in.PlatformVersion, in.State, in.PingStatus, in.PrivateIP, port)
+			in.PlatformVersion, in.State, agent, in.PrivateIP, port)
 	}
 	tw.Flush()
 }

@@ -2,12 +2,17 @@ package ssmlocal
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/ssmssh/ssmssh/ssmtest"
 )
@@ -117,4 +122,102 @@ func TestUnpacedFlag(t *testing.T) {
 			t.Errorf("ssmlocal %v: banner line %q, want it to say %q", tc.args, line, tc.banner)
 		}
 	}
+}
+
+// TestExternalAgentFlags: --listen, --proxy and --external reach the
+// emulator's options; an external id the fleet lacks is added, one it has
+// is marked, and a bad one is refused.
+func TestExternalAgentFlags(t *testing.T) {
+	dir := t.TempDir()
+	stdio := IO{Stdout: io.Discard, Stderr: io.Discard}
+	f := newFlags(stdio)
+	if err := f.fs.Parse([]string{"--state-dir", dir, "--authorized-keys", filepath.Join(dir, "keys"),
+		"--listen", "127.0.0.1:0", "--proxy=false", "--external", "mi-0123456789abcdef0,i-0a1b2c3d4e5f00002"}); err != nil {
+		t.Fatal(err)
+	}
+	opts, err := f.options(stdio)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.Addr != "127.0.0.1:0" || !opts.DisableConnectProxy || opts.CADir != filepath.Join(dir, "ca") {
+		t.Errorf("options: Addr %q, DisableConnectProxy %v, CADir %q", opts.Addr, opts.DisableConnectProxy, opts.CADir)
+	}
+	for _, id := range []string{"mi-0123456789abcdef0", "i-0a1b2c3d4e5f00002"} {
+		if in, ok := opts.Fleet.Instance(id); !ok || !in.ExternalAgent {
+			t.Errorf("%s: in fleet %v, external %v", id, ok, in.ExternalAgent)
+		}
+	}
+	f = newFlags(stdio)
+	if err := f.fs.Parse([]string{"--state-dir", dir, "--external", "mi-nothex"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.options(stdio); err == nil || !strings.Contains(err.Error(), "--external mi-nothex") {
+		t.Errorf("bad --external id: %v", err)
+	}
+}
+
+// TestAgentConfigSnippet: serving an external instance prints, and writes
+// into the state directory, the agent configuration naming the emulator
+// and the instance.
+func TestAgentConfigSnippet(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(t.Context())
+	var out bytes.Buffer
+	done := make(chan int)
+	go func() {
+		done <- Main(ctx, []string{"--state-dir", dir, "--authorized-keys", filepath.Join(dir, "keys"),
+			"--external", "mi-0123456789abcdef0"}, IO{Stdout: &syncWriter{w: &out}, Stderr: io.Discard})
+	}()
+	path := filepath.Join(dir, "agents", "mi-0123456789abcdef0", "amazon-ssm-agent.json")
+	deadline := time.Now().Add(20 * time.Second)
+	var data []byte
+	for {
+		var err error
+		if data, err = os.ReadFile(path); err == nil && json.Valid(data) {
+			break
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			<-done
+			t.Fatalf("no agent configuration at %s: %v", path, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	env, _ := os.ReadFile(filepath.Join(dir, "env.sh"))
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("ssmlocal exited %d", code)
+	}
+	var cfg struct {
+		Agent    struct{ ContainerMode bool }
+		Identity struct {
+			ConsumptionOrder []string
+			CustomIdentities []struct{ InstanceID, Region, CredentialsProvider string }
+		}
+		Mgs struct{ Endpoint string }
+	}
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	url := regexp.MustCompile(`AWS_ENDPOINT_URL=(\S+)`).FindStringSubmatch(string(env))
+	if !cfg.Agent.ContainerMode || len(cfg.Identity.CustomIdentities) != 1 ||
+		cfg.Identity.CustomIdentities[0].InstanceID != "mi-0123456789abcdef0" ||
+		strings.Join(cfg.Identity.ConsumptionOrder, ",") != "CustomIdentity" || url == nil || cfg.Mgs.Endpoint != url[1] {
+		t.Errorf("agent configuration:\n%s\nenv:\n%s", data, env)
+	}
+	if s := out.String(); !strings.Contains(s, path) || !strings.Contains(s, "SSL_CERT_FILE=") ||
+		!strings.Contains(s, "external") {
+		t.Errorf("ssmlocal's output lacks the external agent's instructions:\n%s", s)
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
