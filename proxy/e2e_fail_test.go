@@ -185,9 +185,10 @@ var failureCases = []failureCase{
 	{
 		name: "untrusted endpoint",
 		// One attempt: the SDK retries a certificate it does not trust
-		// (three attempts, some seconds), to the same end.
+		// (three attempts, some seconds), to the same end. SSL_CERT_FILE
+		// goes too: Go's system trust store would take the CA from it.
 		env: func(e *e2etest.Env) []string {
-			return append(without(e.Environ(), "AWS_CA_BUNDLE"), "AWS_MAX_ATTEMPTS=1")
+			return append(without(e.Environ(), "AWS_CA_BUNDLE", "SSL_CERT_FILE"), "AWS_MAX_ATTEMPTS=1")
 		},
 		want: func(e *e2etest.Env) string {
 			return "SSM StartSession: the TLS certificate of " + e.Server.URL() + " is not trusted: if a proxy or private endpoint uses its own certificate authority, set AWS_CA_BUNDLE (or ca_bundle in the profile) to its PEM file"
