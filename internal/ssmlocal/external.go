@@ -92,7 +92,8 @@ func writeAgentConfigs(w io.Writer, s *ssmtest.Server, dir string) {
 			continue
 		}
 		path := filepath.Join(dir, "agents", in.InstanceID, "amazon-ssm-agent.json")
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err == nil {
+		err = os.MkdirAll(filepath.Dir(path), 0o700)
+		if err == nil {
 			err = os.WriteFile(path, append(cfg, '\n'), 0o600)
 		}
 		if err != nil {
