@@ -33,7 +33,7 @@ func (a *Agent) runPlugin(ctx context.Context, ms protocol.MessageStream, doc se
 		}
 		res, err = RunPort(ctx, ms, PortOptions{
 			PortNumber: p.PortNumber, Host: p.Host, Type: p.Type, ClientVersion: clientVersion,
-			Dial: a.cfg.Dial, LookupHost: a.cfg.LookupHost, Pacer: a.cfg.Pacer, Logf: a.logf,
+			AgentVersion: a.cfg.Version, Dial: a.cfg.Dial, LookupHost: a.cfg.LookupHost, Pacer: a.cfg.Pacer, Logf: a.logf,
 		})
 	case typeStandardStream, typeInteractiveCommands, typeNonInteractiveCommands:
 		var sp shellProperties

@@ -56,6 +56,10 @@ type PortOptions struct {
 	// ClientVersion is the ClientVersion of the client's handshake
 	// response. Port forwarding uses smux when it is at least 1.1.70.
 	ClientVersion string
+	// AgentVersion is the agent's own version; agents up to 3.0.196.0
+	// predate smux and serve every client in basic mode ("" counts as
+	// current).
+	AgentVersion string
 	// Dial makes each TCP connection to the destination (default: a
 	// net.Dialer). network is "tcp"; address is "localhost:<port>" without
 	// a Host, else "<resolved address>:<port>".
@@ -80,7 +84,10 @@ type Dialer func(ctx context.Context) (net.Conn, error)
 // RunPort runs a Port session as the agent's port plugin does: it checks
 // the properties, refuses denied remote hosts ("Forwarding to IP address
 // <host> is forbidden."), then runs RunPortMux for port forwarding with a
-// client of version 1.1.70 or later and RunPortBasic otherwise.
+// client of version 1.1.70 or later and RunPortBasic otherwise. An agent
+// whose own AgentVersion is 3.0.196.0 or older predates smux port
+// forwarding (the plugin uses basic mode with such agents), so it runs
+// RunPortBasic for every client.
 //
 // A remote host that does not resolve is not an error here: like the real
 // agent, the session starts and each connection attempt then fails with
@@ -106,7 +113,8 @@ func RunPort(ctx context.Context, ms protocol.MessageStream, opts PortOptions) (
 		}
 	}
 	dial := opts.dialer(addrs)
-	if opts.Type == PortTypeLocalPortForwarding && compareVersions(opts.ClientVersion, muxMinClientVersion) >= 0 {
+	if opts.Type == PortTypeLocalPortForwarding && compareVersions(opts.ClientVersion, muxMinClientVersion) >= 0 &&
+		(opts.AgentVersion == "" || protocol.AgentSupportsMux(opts.AgentVersion)) {
 		return RunPortMux(ctx, ms, dial, opts)
 	}
 	return RunPortBasic(ctx, ms, dial, opts)
