@@ -1,0 +1,231 @@
+package forward_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ssmssh/ssmssh/forward"
+	"github.com/ssmssh/ssmssh/internal/e2etest"
+	"github.com/ssmssh/ssmssh/ssmclient"
+	"github.com/ssmssh/ssmssh/ssmtest"
+)
+
+// timeout bounds every blocking step of these tests.
+const timeout = 60 * time.Second
+
+// env is an emulator (unpaced: these tests move bulk data) with a client
+// for it, and the lines forwarders print.
+type env struct {
+	s      *ssmtest.Server
+	client *ssmclient.Client
+	log    *e2etest.Log
+	out    *lines
+}
+
+func newEnv(t *testing.T, opts ssmtest.Options) *env {
+	t.Helper()
+	log := e2etest.NewLog(t)
+	if opts.Logf == nil {
+		opts.Logf = log.Logf
+	}
+	s, err := ssmtest.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := s.AWSConfig(t.Context())
+	if err != nil {
+		s.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("emulator Close: %v", err)
+		}
+		cfg.HTTPClient.(*http.Client).CloseIdleConnections()
+	})
+	return &env{s: s, client: ssmclient.NewClientFromConfig(cfg), log: log, out: &lines{}}
+}
+
+// forward starts a forwarder for spec (ParseLocal, or ParseDynamic when
+// it starts with "D ") to target; it closes in t.Cleanup.
+func (e *env) forward(t *testing.T, target, spec string) *forward.Forwarder {
+	t.Helper()
+	var s forward.Spec
+	var err error
+	if d, ok := strings.CutPrefix(spec, "D "); ok {
+		s, err = forward.ParseDynamic(d)
+	} else {
+		s, err = forward.ParseLocal(spec)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := forward.Listen(t.Context(), forward.Config{
+		Client: e.client, Target: target, Out: forward.NewPrinter(e.out), Logf: e.log.Logf,
+	}, s)
+	if err != nil {
+		t.Fatalf("Listen(%s): %v", spec, err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- f.Serve() }()
+	t.Cleanup(func() {
+		if err := f.Close(); err != nil {
+			t.Errorf("forwarder Close: %v", err)
+		}
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return f
+}
+
+// dial connects to a forwarder, with a deadline.
+func dial(t *testing.T, f *forward.Forwarder) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", f.Addr().String(), timeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.SetDeadline(time.Now().Add(timeout)); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// sessions returns the emulator's sessions of a document, oldest first.
+func (e *env) sessions(document string) []*ssmtest.Session {
+	var out []*ssmtest.Session
+	for _, s := range e.s.Sessions().All() {
+		if s.DocumentName == document {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// lines is a concurrency-safe record of what a Printer wrote.
+type lines struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lines) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// waitFor waits until the output contains want.
+func (l *lines) waitFor(t *testing.T, want string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !strings.Contains(l.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("output never contained %q; it is:\n%s", want, l.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// countingEcho is a loopback echo server counting its connections.
+func countingEcho(t *testing.T) (string, *atomic.Int64) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var n atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			n.Add(1)
+			go func() {
+				defer c.Close()
+				_, _ = io.Copy(c, c)
+			}()
+		}
+	}()
+	return ln.Addr().String(), &n
+}
+
+// echoCheck writes size pseudo-random bytes (from seed) to c while reading
+// as many back, and compares their SHA-256.
+func echoCheck(c net.Conn, size int, seed uint64) error {
+	sent := make(chan []byte, 1)
+	werr := make(chan error, 1)
+	go func() {
+		h := sha256.New()
+		r := io.TeeReader(io.LimitReader(rand.NewChaCha8(seedBytes(seed)), int64(size)), h)
+		_, err := io.Copy(c, r)
+		werr <- err
+		sent <- h.Sum(nil)
+	}()
+	h := sha256.New()
+	if _, err := io.CopyN(h, c, int64(size)); err != nil {
+		return fmt.Errorf("echo of %d bytes: read: %w", size, err)
+	}
+	if err := <-werr; err != nil {
+		return fmt.Errorf("echo of %d bytes: write: %w", size, err)
+	}
+	if want := <-sent; !bytes.Equal(h.Sum(nil), want) {
+		return fmt.Errorf("echo of %d bytes: SHA-256 differs", size)
+	}
+	return nil
+}
+
+func seedBytes(n uint64) (s [32]byte) {
+	for i := range 8 {
+		s[i] = byte(n >> (8 * i))
+	}
+	return s
+}
+
+// parallelEcho dials n connections at once and echoes size+i bytes on
+// connection i.
+func parallelEcho(t *testing.T, f *forward.Forwarder, n, size int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.DialTimeout("tcp", f.Addr().String(), timeout)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(timeout))
+			if err := echoCheck(c, size+i, uint64(i)); err != nil {
+				errs <- fmt.Errorf("connection %d: %w", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
