@@ -1,9 +1,15 @@
 package forward_test
 
 import (
+	"context"
+	"crypto/sha256"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -234,5 +240,59 @@ func TestBasicMode(t *testing.T) {
 	}
 	if e.log.Count("basic mode") == 0 {
 		t.Errorf("no basic mode in the log")
+	}
+}
+
+// TestSOCKS: -D serves curl --socks5-hostname: the name is resolved on
+// the instance (the remote-host document gets it as host), the body
+// arrives intact, a second request to the same host and port reuses the
+// session, and a destination the instance cannot reach fails only that
+// request.
+func TestSOCKS(t *testing.T) {
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Skip("curl not installed")
+	}
+	e := newEnv(t, ssmtest.Options{})
+	body := make([]byte, 1<<20)
+	_, _ = rand.NewChaCha8(seedBytes(3)).Read(body)
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(body) }))
+	t.Cleanup(web.Close)
+	if err := e.s.Fleet().SetRemoteHost(ssmtest.InstanceAmazonLinux, "web.internal:80", web.Listener.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+	f := e.forward(t, ssmtest.InstanceAmazonLinux, "D 0")
+	e.out.waitFor(t, fmt.Sprintf("Port %d opened for SOCKS5 connections.\nWaiting for connections...\n", f.Port()))
+	get := func(url string) ([]byte, error) {
+		ctx, cancel := context.WithTimeout(t.Context(), timeout)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, curl, "-sS", "--fail", "--max-time", "30",
+			"--socks5-hostname", f.Addr().String(), url)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			return out, fmt.Errorf("curl %s: %w: %s", url, err, stderr.String())
+		}
+		return out, nil
+	}
+	for i := range 2 {
+		got, err := get("http://web.internal/file")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sha256.Sum256(got) != sha256.Sum256(body) {
+			t.Fatalf("request %d: %d bytes with another SHA-256 than the %d served", i, len(got), len(body))
+		}
+	}
+	ss := e.sessions(ssmclient.DocumentPortForwardingRemote)
+	if len(ss) != 1 || ss[0].Parameters["host"] != "web.internal" || ss[0].Parameters["portNumber"] != "80" {
+		t.Errorf("sessions %+v, want one to web.internal:80", ss)
+	}
+	if _, err := get("http://nowhere.internal/"); err == nil {
+		t.Errorf("curl reached nowhere.internal")
+	}
+	if got, err := get("http://web.internal/again"); err != nil || len(got) != len(body) {
+		t.Errorf("after the failed request: %d bytes, %v", len(got), err)
 	}
 }
