@@ -23,7 +23,7 @@ import (
 // Method selection, server → client: VER 5, METHOD (0, or 0xFF: none
 // acceptable).
 //
-// Request, client → server:
+// Request, client → server (RSV is not checked):
 //
 //	+-----+-----+-------+------+----------+----------+
 //	| VER | CMD |  RSV  | ATYP | DST.ADDR | DST.PORT |
