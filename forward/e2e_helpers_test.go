@@ -32,7 +32,7 @@ type env struct {
 	out    *lines
 }
 
-func newEnv(t *testing.T, opts ssmtest.Options) *env {
+func newEnv(t testing.TB, opts ssmtest.Options) *env {
 	t.Helper()
 	log := e2etest.NewLog(t)
 	if opts.Logf == nil {
@@ -58,7 +58,7 @@ func newEnv(t *testing.T, opts ssmtest.Options) *env {
 
 // forward starts a forwarder for spec (ParseLocal, or ParseDynamic when
 // it starts with "D ") to target; it closes in t.Cleanup.
-func (e *env) forward(t *testing.T, target, spec string) *forward.Forwarder {
+func (e *env) forward(t testing.TB, target, spec string) *forward.Forwarder {
 	t.Helper()
 	var s forward.Spec
 	var err error
