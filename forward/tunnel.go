@@ -98,7 +98,6 @@ type Tunnel struct {
 	spare  *ssmclient.Session              // a basic session not yet used by a connection
 	basics map[*ssmclient.Session]struct{} // basic sessions in use
 	given  *ssmclient.Session              // cfg.Session until it is taken
-	ended  bool                            // a given session ended and Client is nil
 	wg     sync.WaitGroup                  // session watchers
 }
 
