@@ -7,7 +7,10 @@ import (
 	"io/fs"
 	"net"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/pkg/sftp"
@@ -25,6 +28,15 @@ type Options struct {
 	Progress io.Writer
 	// Logf, if not nil, receives a line for each file and directory.
 	Logf func(format string, args ...any)
+	// Sessions is the most SFTP connections an SFTP transfer uses (0
+	// and 1: only the one it is given). Beyond the first, they are
+	// opened with Dial while the first already copies, as long as
+	// enough bytes wait (a small copy stays on one), and closed when the
+	// transfer ends. The legacy protocol ignores it.
+	Sessions int
+	// Dial opens another SFTP connection to the same server and returns
+	// it with the function that closes it (and its SSH connection).
+	Dial func(ctx context.Context) (c *sftp.Client, closeConn func(), err error)
 }
 
 func (o *Options) logf(format string, args ...any) {
@@ -183,25 +195,50 @@ func fatal(ctx context.Context, err error) bool {
 	return ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || isLost(err)
 }
 
-// collector gathers a transfer's file errors.
+// collector gathers a transfer's file errors; fail and failAt may be
+// called from several goroutines.
 type collector struct {
 	ctx  context.Context
-	errs []*FileError
-	stop bool // a fatal error was recorded
+	stop bool // a fatal error was recorded (by the walk's goroutine)
+
+	mu   sync.Mutex
+	errs []seqError
+	seq  int
+}
+
+// seqError is a file error and its place in the walk.
+type seqError struct {
+	seq int
+	fe  *FileError
+}
+
+// next reserves a place in the order of errors, for a file whose error
+// may come later (from a lane of a parallel copy).
+func (c *collector) next() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.seq++
+	return c.seq
 }
 
 // fail records err for path and reports whether the transfer goes on.
 func (c *collector) fail(path string, err error) bool {
-	var fe *FileError
-	if errors.As(err, &fe) {
-		c.errs = append(c.errs, fe)
-	} else {
-		c.errs = append(c.errs, &FileError{Path: path, Err: err})
-	}
+	c.failAt(c.next(), path, err)
 	if fatal(c.ctx, err) {
 		c.stop = true
 	}
 	return !c.stop
+}
+
+// failAt records err for path at place seq.
+func (c *collector) failAt(seq int, path string, err error) {
+	var fe *FileError
+	if !errors.As(err, &fe) {
+		fe = &FileError{Path: path, Err: err}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.errs = append(c.errs, seqError{seq, fe})
 }
 
 // interrupted records the context's error for path, when it is done,
@@ -214,12 +251,27 @@ func (c *collector) interrupted(path string) bool {
 	return false
 }
 
-// err is nil or the *Errors.
+// failures is how many errors were recorded.
+func (c *collector) failures() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.errs)
+}
+
+// err is nil or the *Errors, in the order of the walk.
 func (c *collector) err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if len(c.errs) == 0 {
 		return nil
 	}
-	return &Errors{Files: c.errs}
+	errs := slices.Clone(c.errs)
+	sort.SliceStable(errs, func(a, b int) bool { return errs[a].seq < errs[b].seq })
+	out := make([]*FileError, len(errs))
+	for i, e := range errs {
+		out[i] = e.fe
+	}
+	return &Errors{Files: out}
 }
 
 // hasMeta reports whether a remote path holds glob metacharacters.

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -32,6 +34,8 @@ const modeBits = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
 // to it).
 func Upload(ctx context.Context, c *sftp.Client, sources []string, dst string, o Options) error {
 	u := &sftpUpload{c: c, o: &o, collector: collector{ctx: ctx}}
+	u.pool = newPool(ctx, c, &o, &uploadCopier{ctx: ctx, o: &o}, &u.collector)
+	defer u.pool.wait()
 	dst = remotePath(dst)
 	fi, err := c.Stat(dst)
 	if err != nil && isLost(err) {
@@ -42,7 +46,7 @@ func Upload(ctx context.Context, c *sftp.Client, sources []string, dst string, o
 		return &Errors{Files: []*FileError{{Path: dst, Err: ErrNotDirectory}}}
 	}
 	for _, src := range sources {
-		if u.stop {
+		if u.stopped() {
 			break
 		}
 		target := dst
@@ -51,6 +55,8 @@ func Upload(ctx context.Context, c *sftp.Client, sources []string, dst string, o
 		}
 		u.source(src, target)
 	}
+	u.pool.wait()
+	u.runAfter()
 	return u.err()
 }
 
@@ -69,6 +75,33 @@ type sftpUpload struct {
 	c *sftp.Client
 	o *Options
 	collector
+	walk
+}
+
+// walk is what the walk of a transfer shares with its pool.
+type walk struct {
+	pool *pool
+	// after are the directories' -p modes and times, applied once the
+	// files in them are written.
+	after []func(c *sftp.Client)
+}
+
+// stopped reports whether the walk is to stop: a fatal error, or no
+// connection left.
+func (u *sftpUpload) stopped() bool { return u.stop || u.pool.fatal() }
+
+func (d *sftpDownload) stopped() bool { return d.stop || d.pool.fatal() }
+
+// runAfter applies the directories' modes and times, innermost first,
+// over a connection still alive.
+func (w *walk) runAfter() {
+	if len(w.after) == 0 {
+		return
+	}
+	c := w.pool.client()
+	for _, f := range w.after {
+		f(c)
+	}
 }
 
 // source copies one local file or tree to target.
@@ -116,7 +149,7 @@ func (u *sftpUpload) dir(src, target string, fi fs.FileInfo) {
 		return
 	}
 	for _, e := range entries {
-		if u.stop {
+		if u.stopped() {
 			return
 		}
 		p := filepath.Join(src, e.Name())
@@ -136,65 +169,117 @@ func (u *sftpUpload) dir(src, target string, fi fs.FileInfo) {
 			u.fail(p, ErrNotRegular)
 		}
 	}
-	if u.o.Preserve && !u.stop {
-		if err := u.c.Chmod(target, fi.Mode()&modeBits); err != nil {
-			u.fail(target, err)
-			return
-		}
-		if err := u.c.Chtimes(target, atime(fi), fi.ModTime()); err != nil {
-			u.fail(target, err)
-		}
+	if u.o.Preserve {
+		seq := u.next()
+		u.after = append(u.after, func(c *sftp.Client) {
+			if u.stopped() {
+				return
+			}
+			if err := c.Chmod(target, fi.Mode()&modeBits); err != nil {
+				u.failAt(seq, target, err)
+				return
+			}
+			if err := c.Chtimes(target, atime(fi), fi.ModTime()); err != nil {
+				u.failAt(seq, target, err)
+			}
+		})
 	}
 }
 
 func (u *sftpUpload) file(src, target string, fi fs.FileInfo) {
 	u.o.logf("scp: sending %s to %s (%d bytes)", src, target, fi.Size())
-	f, err := os.Open(src)
+	u.pool.add(&job{src: src, dst: target, rpath: target, fi: fi, size: fi.Size()})
+}
+
+// uploadCopier copies local files to remote ones.
+type uploadCopier struct {
+	ctx context.Context
+	o   *Options
+}
+
+func (u *uploadCopier) prepare(c *sftp.Client, j *job) (*sftp.File, string, error) {
+	f, err := os.Open(j.src)
 	if err != nil {
-		u.fail(src, err)
-		return
+		return nil, j.src, err
 	}
-	defer f.Close()
-	rfi, err := u.c.Lstat(target)
+	rfi, err := c.Lstat(j.dst)
 	if err == nil && rfi.IsDir() {
-		u.fail(target, syscall.EISDIR)
-		return
+		f.Close()
+		return nil, j.dst, syscall.EISDIR
+	}
+	if err != nil && isLost(err) {
+		f.Close()
+		return nil, j.dst, err
 	}
 	created := err != nil
-	rf, err := u.c.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+	rf, err := c.OpenFile(j.dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
 	if err != nil {
-		u.fail(target, err)
-		return
+		f.Close()
+		return nil, j.dst, err
 	}
-	m := newMeter(u.o, filepath.Base(src), fi.Size())
-	cnt := &counter{ctx: u.ctx, r: f, m: m}
-	n, err := rf.ReadFromWithConcurrency(cnt, 0)
-	m.finish()
-	blame := target
-	if cnt.err != nil {
-		blame, err = src, cnt.err
+	j.local, j.opened, j.created = f, true, created
+	return rf, "", nil
+}
+
+func (u *uploadCopier) open(c *sftp.Client, j *job) (*sftp.File, error) {
+	return c.OpenFile(j.dst, os.O_WRONLY)
+}
+
+func (u *uploadCopier) copyRange(ctx context.Context, h *sftp.File, j *job, off, n int64) (string, error) {
+	buf := getBuffer(n)
+	defer putBuffer(buf)
+	got, err := j.local.ReadAt(buf, off)
+	if int64(got) < n {
+		if err == nil || errors.Is(err, io.EOF) {
+			err = ErrChanged
+		}
+		return j.src, err
 	}
-	if err == nil && n < fi.Size() {
-		blame, err = src, ErrChanged
+	if _, err := h.WriteAt(buf, off); err != nil {
+		return j.dst, err
 	}
+	return "", nil
+}
+
+func (u *uploadCopier) finish(c *sftp.Client, j *job) (string, error) {
+	fi := j.fi
+	j.local.Close()
+	var err error
 	switch {
-	case err != nil:
 	case u.o.Preserve:
-		err = rf.Chmod(fi.Mode() & modeBits)
-	case created && fi.Mode().Perm()&^0o022 != 0o644:
-		err = rf.Chmod(fi.Mode().Perm() &^ 0o022)
-	}
-	if cerr := rf.Close(); err == nil {
-		err = cerr
+		err = c.Chmod(j.dst, fi.Mode()&modeBits)
+	case j.created && fi.Mode().Perm()&^0o022 != 0o644:
+		err = c.Chmod(j.dst, fi.Mode().Perm()&^0o022)
 	}
 	if err == nil && u.o.Preserve {
-		err = u.c.Chtimes(target, atime(fi), fi.ModTime())
+		err = c.Chtimes(j.dst, atime(fi), fi.ModTime())
 	}
-	if err != nil {
-		if !fatal(u.ctx, err) {
-			_ = u.c.Remove(target)
-		}
-		u.fail(blame, err)
+	return j.dst, err
+}
+
+func (u *uploadCopier) abort(c *sftp.Client, j *job, err error) {
+	if j.local != nil {
+		j.local.Close()
+	}
+	if c != nil && j.opened && !fatal(u.ctx, err) {
+		_ = c.Remove(j.dst)
+	}
+}
+
+// buffers of rangeSize, for the lanes.
+var buffers = sync.Pool{New: func() any { b := make([]byte, rangeSize); return &b }}
+
+func getBuffer(n int64) []byte {
+	if n > rangeSize {
+		return make([]byte, n)
+	}
+	return (*buffers.Get().(*[]byte))[:n]
+}
+
+func putBuffer(b []byte) {
+	if cap(b) == rangeSize {
+		b = b[:rangeSize]
+		buffers.Put(&b)
 	}
 }
 
@@ -203,6 +288,8 @@ func (u *sftpUpload) file(src, target string, fi fs.FileInfo) {
 // and the errors returned.
 func Download(ctx context.Context, c *sftp.Client, sources []string, dst string, o Options) error {
 	d := &sftpDownload{c: c, o: &o, collector: collector{ctx: ctx}}
+	d.pool = newPool(ctx, c, &o, &downloadCopier{o: &o}, &d.collector)
+	defer d.pool.wait()
 	var paths []string
 	for _, src := range sources {
 		rp := remotePath(src)
@@ -228,7 +315,7 @@ func Download(ctx context.Context, c *sftp.Client, sources []string, dst string,
 		return d.err()
 	}
 	for _, rp := range paths {
-		if d.stop {
+		if d.stopped() {
 			break
 		}
 		target := dst
@@ -242,6 +329,8 @@ func Download(ctx context.Context, c *sftp.Client, sources []string, dst string,
 		}
 		d.source(rp, target)
 	}
+	d.pool.wait()
+	d.runAfter()
 	return d.err()
 }
 
@@ -249,6 +338,7 @@ type sftpDownload struct {
 	c *sftp.Client
 	o *Options
 	collector
+	walk
 }
 
 // base is the local name of the remote path rp: its last element, or
@@ -308,7 +398,7 @@ func (d *sftpDownload) dir(rp, target string, fi fs.FileInfo) {
 	}
 	slices.SortFunc(entries, func(a, b fs.FileInfo) int { return strings.Compare(a.Name(), b.Name()) })
 	for _, efi := range entries {
-		if d.stop {
+		if d.stopped() {
 			return
 		}
 		name := efi.Name()
@@ -339,14 +429,20 @@ func (d *sftpDownload) dir(rp, target string, fi fs.FileInfo) {
 			d.fail(p, ErrNotRegular)
 		}
 	}
-	if d.o.Preserve && !d.stop {
-		if err := os.Chmod(target, fi.Mode()&modeBits); err != nil {
-			d.fail(target, err)
-			return
-		}
-		if err := os.Chtimes(target, remoteAtime(fi), fi.ModTime()); err != nil {
-			d.fail(target, err)
-		}
+	if d.o.Preserve {
+		seq := d.next()
+		d.after = append(d.after, func(*sftp.Client) {
+			if d.stopped() {
+				return
+			}
+			if err := os.Chmod(target, fi.Mode()&modeBits); err != nil {
+				d.failAt(seq, target, err)
+				return
+			}
+			if err := os.Chtimes(target, remoteAtime(fi), fi.ModTime()); err != nil {
+				d.failAt(seq, target, err)
+			}
+		})
 	}
 }
 
@@ -360,40 +456,70 @@ func remoteAtime(fi fs.FileInfo) time.Time {
 
 func (d *sftpDownload) file(rp, target string, fi fs.FileInfo) {
 	d.o.logf("scp: receiving %s to %s (%d bytes)", rp, target, fi.Size())
-	rf, err := d.c.Open(rp)
+	d.pool.add(&job{src: rp, dst: target, rpath: rp, fi: fi, size: fi.Size()})
+}
+
+// downloadCopier copies remote files to local ones.
+type downloadCopier struct{ o *Options }
+
+func (d *downloadCopier) prepare(c *sftp.Client, j *job) (*sftp.File, string, error) {
+	rf, err := c.Open(j.src)
 	if err != nil {
-		d.fail(rp, err)
-		return
+		return nil, j.src, err
 	}
-	defer rf.Close()
-	lf, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, fi.Mode().Perm()|0o200)
+	lf, err := os.OpenFile(j.dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, j.fi.Mode().Perm()|0o200)
 	if err != nil {
-		d.fail(target, err)
-		return
+		rf.Close()
+		return nil, j.dst, err
 	}
-	m := newMeter(d.o, path.Base(rp), fi.Size())
-	cnt := &counter{ctx: d.ctx, w: lf, m: m}
-	n, err := rf.WriteTo(cnt)
-	m.finish()
-	blame := rp
-	if cnt.err != nil {
-		blame, err = target, cnt.err
+	j.local, j.opened = lf, true
+	return rf, "", nil
+}
+
+func (d *downloadCopier) open(c *sftp.Client, j *job) (*sftp.File, error) {
+	return c.Open(j.src)
+}
+
+func (d *downloadCopier) copyRange(ctx context.Context, h *sftp.File, j *job, off, n int64) (string, error) {
+	buf := getBuffer(n)
+	defer putBuffer(buf)
+	got, err := h.ReadAt(buf, off)
+	if int64(got) < n {
+		if err == nil || errors.Is(err, io.EOF) {
+			// A short read: the file shrank, unless the connection
+			// is gone (which a Stat over it tells).
+			if _, serr := h.Stat(); serr != nil && isLost(serr) {
+				return j.src, serr
+			}
+			err = ErrChanged
+		}
+		return j.src, err
 	}
-	if err == nil && n < fi.Size() {
-		err = ErrChanged
+	if _, err := j.local.WriteAt(buf, off); err != nil {
+		return j.dst, err
+	}
+	return "", nil
+}
+
+func (d *downloadCopier) finish(_ *sftp.Client, j *job) (string, error) {
+	var err error
+	if d.o.Preserve {
+		err = j.local.Chmod(j.fi.Mode() & modeBits)
+	}
+	if cerr := j.local.Close(); err == nil {
+		err = cerr
 	}
 	if err == nil && d.o.Preserve {
-		err = lf.Chmod(fi.Mode() & modeBits)
-		blame = target
+		err = os.Chtimes(j.dst, remoteAtime(j.fi), j.fi.ModTime())
 	}
-	if cerr := lf.Close(); err == nil && cerr != nil {
-		blame, err = target, cerr
+	return j.dst, err
+}
+
+func (d *downloadCopier) abort(_ *sftp.Client, j *job, _ error) {
+	if j.local != nil {
+		j.local.Close()
 	}
-	if err == nil && d.o.Preserve {
-		err = os.Chtimes(target, remoteAtime(fi), fi.ModTime())
-	}
-	if err != nil {
-		_ = os.Remove(target)
-		d.fail(blame, err)
+	if j.opened {
+		_ = os.Remove(j.dst)
 	}
 }

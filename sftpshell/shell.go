@@ -39,6 +39,10 @@ type Shell struct {
 	Width int
 	// Logf, if not nil, receives diagnostics.
 	Logf func(format string, args ...any)
+	// Sessions and Dial let get and put copy over several SFTP
+	// connections at once (see scp.Options).
+	Sessions int
+	Dial     func(ctx context.Context) (*sftp.Client, func(), error)
 
 	ready     bool
 	cwd, home string // remote working and login directories

@@ -26,6 +26,8 @@ func (s *Shell) options(p *parsed) scp.Options {
 		Preserve:  s.Preserve || p.has('p') || p.has('P'),
 		Progress:  s.Progress,
 		Logf:      s.Logf,
+		Sessions:  s.Sessions,
+		Dial:      s.Dial,
 	}
 }
 

@@ -76,6 +76,12 @@ type Config struct {
 	// before the connection is closed (0: 3).
 	ServerAliveInterval time.Duration
 	ServerAliveCountMax int
+	// Sessions is SSMSessions, ssmssh's own keyword: how many Session
+	// Manager sessions (SSH connections) ssmscp and ssmsftp may copy over
+	// at once (0: the program's default). OpenSSH rejects keywords it
+	// does not know: a file shared with ssh needs "IgnoreUnknown
+	// SSMSessions" before it.
+	Sessions int
 	// ConnectTimeout bounds the SSH handshake and authentication (0: no
 	// limit beyond the context).
 	ConnectTimeout time.Duration

@@ -175,6 +175,7 @@ func (c *Config) interpret(set *settings) error {
 	c.ServerAliveInterval = duration("ServerAliveInterval")
 	c.ServerAliveCountMax = count("ServerAliveCountMax", 3)
 	c.ConnectTimeout = duration("ConnectTimeout")
+	c.Sessions = count("SSMSessions", 0)
 
 	for _, v := range set.multi["localforward"] {
 		f, err := parseForwardArgs(v.args)

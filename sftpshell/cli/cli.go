@@ -55,13 +55,14 @@ type options struct {
 	preserve        bool
 	profile, region string
 	instanceConnect bool
+	sessions        int
 	destination     string // [user@]target
 	path            string // the initial remote path, if any
 }
 
 const usage = `usage: ssmsftp [-Npqrv] [-b batchfile] [-F configfile] [-i identity]...
                [-o Option=value]... [-P port] [--profile P] [--region R]
-               [--instance-connect] [user@]target[:path]
+               [--instance-connect] [--sessions N] [user@]target[:path]
 
 sftp to an EC2 instance (instance id, Name tag, private DNS name or IP)
 over AWS Systems Manager Session Manager. With :path, start in that
@@ -73,8 +74,8 @@ options:
 // flags are ssmsftp's OpenSSH-style flags, for ShortFlags.Split.
 var flags = sshcli.ShortFlags{
 	Bool: "Npqrv", Value: "bFiPo",
-	Long:      []string{"profile", "region", "instance-connect", "help", "h"},
-	LongValue: []string{"profile", "region"},
+	Long:      []string{"profile", "region", "instance-connect", "sessions", "help", "h"},
+	LongValue: []string{"profile", "region", "sessions"},
 }
 
 func (c *SFTP) getenv(k string) string {
@@ -122,6 +123,11 @@ func (c *SFTP) parse(args []string) (options, int, bool) {
 	fs.StringVar(&o.profile, "profile", "", "AWS shared-config `profile`")
 	fs.StringVar(&o.region, "region", "", "AWS `region`")
 	fs.BoolVar(&o.instanceConnect, "instance-connect", false, "log in with a key pushed through EC2 Instance Connect")
+	fs.Func("sessions", fmt.Sprintf("get and put over up to `N` Session Manager sessions at once (ssh_config: SSMSessions; default %d)", DefaultSessions), func(v string) error {
+		n, err := sshcli.ParseSessions(v)
+		o.sessions = n
+		return err
+	})
 	if err := fs.Parse(flags.Split(args)); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return o, 0, false
@@ -212,18 +218,26 @@ func (c *SFTP) Main(ctx context.Context, args []string) int {
 		return ExitConnection
 	}
 	defer sc.Close()
-	client, err := sftp.NewClient(sc, sftp.UseConcurrentWrites(true))
+	client, err := sftp.NewClient(sc, sftpOptions...)
 	if err != nil {
 		fmt.Fprintf(c.stderr(), "ssmsftp: start the sftp subsystem on %s: %s\n", cfg.HostName, sshcli.UserMessage(err))
 		return ExitConnection
 	}
 	defer client.Close()
-	return c.session(ctx, o, sc, client, cfg, in, inName)
+	dial := sshcli.SFTPDialer(&conn, sftpOptions...)
+	return c.session(ctx, o, sc, client, cfg, in, inName, dial)
 }
+
+// sftpOptions are the SFTP client's options, on every connection.
+var sftpOptions = []sftp.ClientOption{sftp.UseConcurrentWrites(true)}
+
+// DefaultSessions is how many Session Manager sessions a get or put uses
+// at most when neither --sessions nor SSMSessions says (as ssmscp).
+const DefaultSessions = 4
 
 // session runs the commands of in (named inName in messages) over client
 // until they end, ctx ends or the connection does.
-func (c *SFTP) session(ctx context.Context, o options, sc *ssh.Client, client *sftp.Client, cfg *sshclient.Config, in io.Reader, inName string) int {
+func (c *SFTP) session(ctx context.Context, o options, sc *ssh.Client, client *sftp.Client, cfg *sshclient.Config, in io.Reader, inName string, dial func(context.Context) (*sftp.Client, func(), error)) int {
 	// The session ends with ctx or with the connection; either way a
 	// blocked read of the commands must end too.
 	run, cancel := context.WithCancelCause(ctx)
@@ -244,8 +258,10 @@ func (c *SFTP) session(ctx context.Context, o options, sc *ssh.Client, client *s
 		LocalHome: c.getenv("HOME"), Recursive: o.recursive, Preserve: o.preserve,
 		// As sftp -b, a batch neither says what each command does nor
 		// draws progress, unless -N.
-		Quiet: o.quiet || o.batch && !o.noisy,
-		Logf:  cfg.Logf,
+		Quiet:    o.quiet || o.batch && !o.noisy,
+		Logf:     cfg.Logf,
+		Sessions: sshcli.Sessions(o.sessions, cfg, DefaultSessions),
+		Dial:     dial,
 	}
 	if f, ok := c.Stdout.(*os.File); ok && isTerminal(f) {
 		sh.Width = terminalWidth(f)

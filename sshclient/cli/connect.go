@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/ssmssh/ssmssh/sshclient"
@@ -356,4 +357,50 @@ func (o *Connect) DialMore(ctx context.Context) (*ssh.Client, error) {
 		return nil, err
 	}
 	return st.login(ctx, sess, cfg)
+}
+
+// ParseSessions parses --sessions: a number from 1 to MaxSessions.
+func ParseSessions(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > MaxSessions {
+		return 0, fmt.Errorf("want a number of sessions from 1 to %d", MaxSessions)
+	}
+	return n, nil
+}
+
+// MaxSessions bounds --sessions and SSMSessions: each session is a
+// StartSession, a websocket and an SSH login, and Session Manager limits
+// how many a caller starts per second.
+const MaxSessions = 16
+
+// Sessions is the number of sessions a copy may use: flag (--sessions)
+// when given, else cfg's SSMSessions, else def; at most MaxSessions.
+func Sessions(flag int, cfg *sshclient.Config, def int) int {
+	n := flag
+	if n == 0 && cfg != nil {
+		n = cfg.Sessions
+	}
+	if n == 0 {
+		n = def
+	}
+	return min(n, MaxSessions)
+}
+
+// SFTPDialer returns a function that opens one more SFTP connection to
+// the destination c reached (see Connect.DialMore), for
+// scp.Options.Dial; the function it returns closes the SFTP client and
+// the SSH connection.
+func SFTPDialer(c *Connect, opts ...sftp.ClientOption) func(context.Context) (*sftp.Client, func(), error) {
+	return func(ctx context.Context) (*sftp.Client, func(), error) {
+		sc, err := c.DialMore(ctx)
+		if err != nil {
+			return nil, nil, errors.New(UserMessage(err))
+		}
+		client, err := sftp.NewClient(sc, opts...)
+		if err != nil {
+			sc.Close()
+			return nil, nil, fmt.Errorf("start SFTP: %s", UserMessage(err))
+		}
+		return client, func() { client.Close(); sc.Close() }, nil
+	}
 }
