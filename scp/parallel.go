@@ -33,7 +33,7 @@ const (
 	// (pkg/sftp's default packet).
 	tailSize = 32 << 10
 	// growBytes is how many bytes waiting justify one more connection.
-	growBytes = 8 << 20
+	growBytes = 4 << 20
 	// lanesPerConn is how many ranges a connection moves at once, so
 	// that a range's last round trip overlaps the next one's.
 	lanesPerConn = 2
@@ -116,6 +116,7 @@ type pool struct {
 	walked  bool  // no more jobs will come
 	waiting int64 // bytes not yet handed to a lane
 	dead    bool  // every connection was lost
+	lostErr error // why the first connection was lost
 	conns   []*conn
 	closers []func()
 	lanes   sync.WaitGroup
@@ -258,6 +259,9 @@ func (p *pool) drain() {
 	cause := p.ctx.Err()
 	if cause == nil {
 		cause = errLost
+		if p.lostErr != nil {
+			cause = p.lostErr
+		}
 	}
 	p.mu.Lock()
 	failed := p.col.failures() > 0
@@ -367,6 +371,9 @@ func (p *pool) lose(cn *conn, t *task, err error) {
 	}
 	if !cn.lost {
 		cn.lost = true
+		if p.lostErr == nil {
+			p.lostErr = err
+		}
 		p.live--
 		p.o.logf("scp: connection %d lost (%v); %d others go on", cn.id, err, p.live)
 	}

@@ -52,6 +52,9 @@ func (m *meter) begin() {
 
 // termWidth is w's width when it is a terminal, else defaultWidth.
 func termWidth(w io.Writer) int {
+	if lw, ok := w.(*lockedWriter); ok {
+		w = lw.w
+	}
 	if f, ok := w.(*os.File); ok {
 		if c, _, err := term.GetSize(int(f.Fd())); err == nil && c > 0 {
 			return c

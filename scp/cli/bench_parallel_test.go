@@ -1,0 +1,128 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"text/tabwriter"
+
+	"github.com/ssmssh/ssmssh/internal/e2etest"
+	"github.com/ssmssh/ssmssh/ssmtest"
+)
+
+// parallelBenchSizeEnv is the size of each BenchmarkParallel copy.
+const parallelBenchSizeEnv = "SSMSCP_PARALLEL_BENCH_SIZE"
+
+// pacedBytesPerSec is what the real agent sends per session (about 1 KiB
+// per millisecond, PROTOCOL.md section 11). Until the emulator's agent
+// paces itself, the gateway's per-websocket bandwidth cap stands in for
+// it, in both directions.
+const pacedBytesPerSec = 1_000_000
+
+// BenchmarkParallel measures the built ssmscp down and up with --sessions
+// 1, 2, 4 and 8 through the emulator paced like the real agent (about
+// 1 MB/s per session), then unpaced, beside OpenSSH's scp through ssmproxy
+// and, when session-manager-plugin and the AWS CLI are on PATH, through
+// the official pair. It prints a table with each row's speed-up over one
+// session.
+func BenchmarkParallel(b *testing.B) {
+	e2etest.RequireTools(b, "scp")
+	size, oneShot := e2etest.BenchSize(b, parallelBenchSizeEnv)
+	e := e2etest.Start(b, e2etest.Options{})
+	ssmscp := e2etest.CommandBinary(b, "ssmscp")
+	local := filepath.Join(e.Dir, "local")
+	remote := filepath.Join(e.Dir, "remote")
+	e2etest.RandomFile(b, filepath.Join(local, "up.bin"), size, 1)
+	e2etest.RandomFile(b, filepath.Join(remote, "down.bin"), size, 2)
+	login := (&env{Env: e}).args("-q")
+	tools := []string{"--sessions 1", "--sessions 2", "--sessions 4", "--sessions 8", "default", "scp+ssmproxy"}
+	_, errPlugin := exec.LookPath("session-manager-plugin")
+	if _, err := os.Stat("/usr/bin/aws"); err == nil && errPlugin == nil {
+		tools = append(tools, "scp+official")
+	}
+
+	type row struct {
+		name  string
+		paced bool
+		mibps float64
+	}
+	var rows []row
+	for _, paced := range []bool{true, false} {
+		for _, dir := range []string{"down", "up"} {
+			for _, tool := range tools {
+				name := fmt.Sprintf("%s/%s/paced=%v", dir, strings.ReplaceAll(tool, " ", ""), paced)
+				b.Run(name, func(b *testing.B) {
+					if paced {
+						e.Server.Faults().Set(func(f *ssmtest.FaultSet) { f.BandwidthBytesPerSec = pacedBytesPerSec })
+						defer e.Server.Faults().Set(func(f *ssmtest.FaultSet) { f.BandwidthBytesPerSec = 0 })
+					}
+					from, to := filepath.Join(local, "up.bin"), e.Instance+":"+filepath.Join(remote, "up.copy")
+					check := filepath.Join(remote, "up.copy")
+					if dir == "down" {
+						from, to = e.Instance+":"+filepath.Join(remote, "down.bin"), filepath.Join(local, "down.copy")
+						check = to
+					}
+					b.SetBytes(size)
+					runs := 0
+					for b.Loop() {
+						os.Remove(check)
+						var args []string
+						if n, ok := strings.CutPrefix(tool, "--sessions "); ok {
+							args = append(args, "--sessions", n)
+						}
+						cmd := e.Command(ssmscp, append(append(args, login...), from, to)...)
+						switch tool {
+						case "scp+ssmproxy":
+							cmd = e.Command("scp", append(e.SSHOptions(), "-q", from, to)...)
+						case "scp+official":
+							official := "/usr/bin/aws ssm start-session --target %h --document-name AWS-StartSSHSession --parameters portNumber=%p"
+							cmd = e.Command("scp", append(append([]string{"-F", "/dev/null", "-o", "ProxyCommand=" + official}, e.LoginOptions()...), "-q", from, to)...)
+						}
+						e2etest.RunProc(b, cmd).MustSucceed(b)
+						if fi, err := os.Stat(check); err != nil || fi.Size() != size {
+							b.Fatalf("the copy: %v, %v; want %d bytes", fi, err, size)
+						}
+						runs++
+					}
+					mibps := float64(size) * float64(runs) / (1 << 20) / b.Elapsed().Seconds()
+					b.ReportMetric(mibps, "MiB/s")
+					label := tool
+					if !strings.HasPrefix(tool, "scp") {
+						label = "ssmscp " + tool
+					}
+					rows = append(rows, row{label + " " + dir, paced, mibps})
+				})
+			}
+		}
+	}
+	note := ""
+	if oneShot {
+		note = " (-benchtime=1x: a small smoke run, too small for more than one session)"
+	}
+	base := map[string]float64{}
+	for _, r := range rows {
+		if strings.HasPrefix(r.name, "ssmscp --sessions 1 ") {
+			base[fmt.Sprint(r.paced, strings.TrimPrefix(r.name, "ssmscp --sessions 1 "))] = r.mibps
+		}
+	}
+	var sb strings.Builder
+	w := tabwriter.NewWriter(&sb, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "what\tagent\tMiB/s\t× 1 session\t")
+	for _, r := range rows {
+		agent := "unpaced"
+		if r.paced {
+			agent = "paced"
+		}
+		dir := r.name[strings.LastIndexByte(r.name, ' ')+1:]
+		x := ""
+		if v := base[fmt.Sprint(r.paced, dir)]; v > 0 {
+			x = fmt.Sprintf("%.1f", r.mibps/v)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%.2f\t%s\t\n", r.name, agent, r.mibps, x)
+	}
+	w.Flush()
+	fmt.Printf("\nssmscp over parallel sessions through the emulator to sshd, %d MiB per copy%s:\n%s\n", size>>20, note, sb.String())
+}
