@@ -13,46 +13,39 @@ import (
 	"github.com/ssmssh/ssmssh/ssmtest"
 )
 
-// benchModes are the emulator configurations BenchmarkLocalForward runs
-// through, in the order of its table.
-var benchModes = []struct {
-	name string
-	opts ssmtest.Options
-}{
-	{"unpaced", ssmtest.Options{}},
-}
-
 // BenchmarkLocalForward measures -L throughput through the emulator, down
 // (the instance's port sends) and up, with 1 and 8 connections at once
-// (8 share one smux session), beside the same transfers straight to the
-// loopback server ("direct"). Each connection moves 16 MiB (1 MiB with
-// -benchtime 1x, as make test runs it); MB/s is the total of all
-// connections.
+// (the 8 share one smux session, so one agent reader), paced like the real
+// agent (about 1 MB/s per session down; uploads are not paced) and
+// unpaced, beside the same transfers straight to the loopback server
+// (…/direct, no agent). Each connection moves 16 MiB unpaced and direct,
+// 2 MiB paced (1 MiB and 256 KiB with -benchtime 1x, as make test runs
+// it); MB/s is the total of all connections.
 func BenchmarkLocalForward(b *testing.B) {
-	size := int64(16 << 20)
+	size, pacedSize := int64(16<<20), int64(2<<20)
 	if f := flag.Lookup("test.benchtime"); f != nil && f.Value.String() == "1x" {
-		size = 1 << 20
+		size, pacedSize = 1<<20, 256<<10
 	}
 	src := sourceServer(b)
+	e := newEnv(b, ssmtest.Options{})
+	if err := e.s.Fleet().SetPort(ssmtest.InstanceUbuntu, "9000", src); err != nil {
+		b.Fatal(err)
+	}
+	f := e.forward(b, ssmtest.InstanceUbuntu, "0:9000")
 	for _, dir := range []string{"down", "up"} {
 		for _, conns := range []int{1, 8} {
-			b.Run(fmt.Sprintf("direct/%s/conns=%d", dir, conns), func(b *testing.B) {
+			name := fmt.Sprintf("%s/conns=%d", dir, conns)
+			b.Run(name+"/paced", func(b *testing.B) {
+				e.s.SetAgentPace(ssmtest.RealAgentPace)
+				defer e.s.SetAgentPace(ssmtest.Pace{})
+				benchTransfer(b, f.Addr().String(), dir, conns, pacedSize)
+			})
+			b.Run(name+"/unpaced", func(b *testing.B) {
+				benchTransfer(b, f.Addr().String(), dir, conns, size)
+			})
+			b.Run(name+"/direct", func(b *testing.B) {
 				benchTransfer(b, src, dir, conns, size)
 			})
-		}
-	}
-	for _, m := range benchModes {
-		e := newEnv(b, m.opts)
-		if err := e.s.Fleet().SetPort(ssmtest.InstanceUbuntu, "9000", src); err != nil {
-			b.Fatal(err)
-		}
-		f := e.forward(b, ssmtest.InstanceUbuntu, "0:9000")
-		for _, dir := range []string{"down", "up"} {
-			for _, conns := range []int{1, 8} {
-				b.Run(fmt.Sprintf("%s/%s/conns=%d", m.name, dir, conns), func(b *testing.B) {
-					benchTransfer(b, f.Addr().String(), dir, conns, size)
-				})
-			}
 		}
 	}
 }
