@@ -41,8 +41,9 @@ fuzz: ## run each fuzz target for FUZZTIME (default 10s)
 		done; \
 	done; rm -f fuzz.log
 
-bench: ## run the benchmarks and print their table
-	$(GO) test -run '^$$' -bench . -benchmem ./... | tee bench.txt
+bench: ## run the benchmarks (paced like the real agent, then unpaced) and print their table
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./... | tee bench.txt
+	@echo; $(GO) run ./internal/benchtable < bench.txt
 
 demo: build ## run the walk-through against the offline emulator
 	$(BIN)/ssmlocal demo

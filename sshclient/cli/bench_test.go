@@ -29,7 +29,8 @@ func loginSettings(e *e2etest.Env) []string {
 // built binary against sshd behind the emulator, beside "ssh target true"
 // through ssmproxy, at 0 ms and 40 ms emulated round-trip time: process
 // start, AWS configuration, StartSession, the data channel and its
-// handshake, SSH key exchange and login, and the command.
+// handshake, SSH key exchange and login, and the command; with the agent
+// paced like the real one (first) and unpaced.
 func BenchmarkSSMSSHTrue(b *testing.B) {
 	var _ cli.SSH // the binary is built from this package
 	e2etest.RequireTools(b, "ssh")
@@ -38,23 +39,24 @@ func BenchmarkSSMSSHTrue(b *testing.B) {
 	var lines []string
 	for _, rtt := range []time.Duration{0, 40 * time.Millisecond} {
 		for _, path := range []string{"ssmssh", "ssh+ssmproxy"} {
-			b.Run(fmt.Sprintf("%s/rtt=%dms", path, rtt.Milliseconds()), func(b *testing.B) {
-				e.Server.Faults().Set(func(f *ssmtest.FaultSet) { f.Latency = rtt })
-				defer e.Server.Faults().Set(func(f *ssmtest.FaultSet) { f.Latency = 0 })
-				runs := 0
-				for b.Loop() {
-					cmd := e.Command(ssmssh, append(append([]string{"-F", "none"}, loginSettings(e)...), e.Instance, "true")...)
-					if path != "ssmssh" {
-						cmd = e.Command("ssh", append(e.SSHOptions(), e.Instance, "true")...)
+			for _, p := range e2etest.BenchPaces {
+				p.Run(b, e, fmt.Sprintf("%s/rtt=%dms", path, rtt.Milliseconds()), func(b *testing.B) {
+					e.Server.Faults().Set(func(f *ssmtest.FaultSet) { f.Latency = rtt })
+					defer e.Server.Faults().Set(func(f *ssmtest.FaultSet) { f.Latency = 0 })
+					runs := 0
+					for b.Loop() {
+						cmd := e.Command(ssmssh, append(append([]string{"-F", "none"}, loginSettings(e)...), e.Instance, "true")...)
+						if path != "ssmssh" {
+							cmd = e.Command("ssh", append(e.SSHOptions(), e.Instance, "true")...)
+						}
+						e2etest.RunProc(b, cmd).MustSucceed(b)
+						runs++
 					}
-					p := e2etest.RunProc(b, cmd)
-					p.MustSucceed(b)
-					runs++
-				}
-				ms := float64(b.Elapsed().Microseconds()) / 1000 / float64(runs)
-				b.ReportMetric(ms, "ms/run")
-				lines = append(lines, fmt.Sprintf("  %-13s %3d ms RTT  %6.0f ms", path, rtt.Milliseconds(), ms))
-			})
+					ms := float64(b.Elapsed().Microseconds()) / 1000 / float64(runs)
+					b.ReportMetric(ms, "ms/run")
+					lines = append(lines, fmt.Sprintf("  %-13s %-7s %3d ms RTT  %6.0f ms", path, p.Name, rtt.Milliseconds(), ms))
+				})
+			}
 		}
 	}
 	fmt.Printf("\n\"<command> target true\" through the emulator to sshd:\n%s\n\n", strings.Join(lines, "\n"))
