@@ -63,49 +63,6 @@ func FuzzParseSSMProxy(f *testing.F) {
 	})
 }
 
-func FuzzEscapeFilter(f *testing.F) {
-	f.Add([]byte("ls\r~.x"), 3)
-	f.Add([]byte("~~~?~B\n~x"), 1)
-	f.Fuzz(func(t *testing.T, in []byte, split int) {
-		run := func(chunks [][]byte) ([]byte, []escapeAction) {
-			e := newEscapeFilter('~')
-			var out []byte
-			var acts []escapeAction
-			for _, c := range chunks {
-				for len(c) > 0 {
-					o, act, rest := e.filter(c)
-					out = append(out, o...)
-					if act == escapeNone {
-						break
-					}
-					acts = append(acts, act)
-					if act == escapeDisconnect {
-						return out, acts
-					}
-					c = rest
-				}
-			}
-			return out, acts
-		}
-		whole, wholeActs := run([][]byte{in})
-		if split < 0 {
-			split = -split
-		}
-		if len(in) > 0 {
-			split %= len(in) + 1
-		} else {
-			split = 0
-		}
-		parts, partActs := run([][]byte{in[:split], in[split:]})
-		if !bytes.Equal(whole, parts) || len(wholeActs) != len(partActs) {
-			t.Fatalf("%q split at %d: %q %v vs %q %v", in, split, whole, wholeActs, parts, partActs)
-		}
-		if !bytes.Contains(in, []byte("~")) && !bytes.Equal(whole, in) {
-			t.Fatalf("%q without escapes came out as %q", in, whole)
-		}
-	})
-}
-
 func FuzzConfigFile(f *testing.F) {
 	f.Add([]byte("Host web\n  HostName %h.x\n  User u\nMatch host a,!b user c\n  Port 2\nInclude none\n"))
 	f.Add([]byte("Match\nHost\n=\n\"\n  IdentityFile \"a b\" c\n"))

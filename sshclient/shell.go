@@ -11,6 +11,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/term"
+
+	"github.com/ssmssh/ssmssh/internal/tty"
 )
 
 // ErrEscapeDisconnect is returned by Shell when the user typed the ~.
@@ -65,7 +67,7 @@ func Shell(ctx context.Context, client *ssh.Client, t *Terminal) (int, error) {
 	if errOut == nil {
 		errOut = t.Out
 	}
-	fd, ok := fileFD(t.In)
+	fd, ok := tty.FD(t.In)
 	var modes ssh.TerminalModes
 	isTerm := false
 	if ok {
@@ -127,7 +129,7 @@ func Shell(ctx context.Context, client *ssh.Client, t *Terminal) (int, error) {
 	var wg sync.WaitGroup
 	if isTerm {
 		wg.Go(func() {
-			notifyResize(done, func() {
+			tty.NotifyResize(done, func() {
 				w, h, err := term.GetSize(fd)
 				if err != nil || w <= 0 || h <= 0 || (w == width && h == height) {
 					return
@@ -144,9 +146,12 @@ func Shell(ctx context.Context, client *ssh.Client, t *Terminal) (int, error) {
 		errOut: errOut,
 	}
 	if t.EscapeChar == 0 {
-		in.escape = newEscapeFilter('~')
+		in.escape = tty.NewEscape('~')
 	} else if t.EscapeChar > 0 && t.EscapeChar < 128 {
-		in.escape = newEscapeFilter(byte(t.EscapeChar))
+		in.escape = tty.NewEscape(byte(t.EscapeChar))
+	}
+	if in.escape != nil {
+		in.escape.Break = true
 	}
 	readerDone := make(chan struct{})
 	go func() {
@@ -169,21 +174,6 @@ func Shell(ctx context.Context, client *ssh.Client, t *Terminal) (int, error) {
 	return code, err
 }
 
-// fileFD returns f's descriptor without (*os.File).Fd's side effect of
-// switching it to blocking mode, which would make its reads
-// uninterruptible by SetReadDeadline.
-func fileFD(f *os.File) (int, bool) {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return 0, false
-	}
-	fd := -1
-	if rc.Control(func(d uintptr) { fd = int(d) }) != nil || fd < 0 {
-		return 0, false
-	}
-	return fd, true
-}
-
 // shellInput copies the user's typing to the session through the escape
 // filter.
 type shellInput struct {
@@ -191,7 +181,7 @@ type shellInput struct {
 	client *ssh.Client
 	stdin  io.WriteCloser
 	errOut io.Writer
-	escape *escapeFilter // nil: no escapes
+	escape *tty.Escape // nil: no escapes
 
 	mu   sync.Mutex
 	quit bool
@@ -227,23 +217,23 @@ func (s *shellInput) handle(p []byte) bool {
 		return err == nil
 	}
 	for len(p) > 0 {
-		out, act, rest := s.escape.filter(p)
+		out, act, rest := s.escape.Filter(p)
 		if len(out) > 0 {
 			if _, err := s.stdin.Write(out); err != nil {
 				return false
 			}
 		}
 		switch act {
-		case escapeDisconnect:
-			fmt.Fprintf(s.errOut, "%c.\r\n", s.escape.char)
+		case tty.Disconnect:
+			fmt.Fprintf(s.errOut, "%c.\r\n", s.escape.Char())
 			s.mu.Lock()
 			s.quit = true
 			s.mu.Unlock()
 			s.client.Close()
 			return false
-		case escapeHelp:
-			io.WriteString(s.errOut, escapeHelpText(s.escape.char))
-		case escapeBreak:
+		case tty.Help:
+			io.WriteString(s.errOut, tty.EscapeHelp(s.escape.Char(), true))
+		case tty.Break:
 			// RFC 4335: break length in milliseconds.
 			s.sess.SendRequest("break", false, ssh.Marshal(struct{ Length uint32 }{1000}))
 		}

@@ -16,6 +16,8 @@ import (
 	"github.com/creack/pty"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
+
+	"github.com/ssmssh/ssmssh/internal/tty"
 )
 
 // ptyUser is the user's side of a pseudo-terminal: the test types into
@@ -113,7 +115,7 @@ func (u *ptyUser) text() string {
 }
 
 func mustFD(t *testing.T, f *os.File) int {
-	fd, ok := fileFD(f)
+	fd, ok := tty.FD(f)
 	if !ok {
 		t.Fatal("no descriptor")
 	}

@@ -10,8 +10,8 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/ssh"
-	"golang.org/x/term"
 
+	"github.com/ssmssh/ssmssh/internal/tty"
 	"github.com/ssmssh/ssmssh/sshclient"
 	"github.com/ssmssh/ssmssh/ssmclient"
 )
@@ -148,23 +148,8 @@ func UserMessage(err error) string {
 	return strings.Join(strings.Fields(msg), " ")
 }
 
-// isTerminal reports whether f is a terminal. It does not call f.Fd,
-// which would put f in blocking mode and make Shell's reads of it
-// uninterruptible.
-func isTerminal(f *os.File) bool {
-	if f == nil {
-		return false
-	}
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return false
-	}
-	var is bool
-	if rc.Control(func(fd uintptr) { is = term.IsTerminal(int(fd)) }) != nil {
-		return false
-	}
-	return is
-}
+// isTerminal reports whether f is a terminal (see [tty.IsTerminal]).
+func isTerminal(f *os.File) bool { return tty.IsTerminal(f) }
 
 // session runs what the command line asks for over client.
 func (c *SSH) session(ctx context.Context, o options, client *ssh.Client, cfg *sshclient.Config) (int, error) {

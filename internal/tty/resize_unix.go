@@ -1,6 +1,6 @@
 //go:build unix
 
-package sshclient
+package tty
 
 import (
 	"os"
@@ -8,8 +8,8 @@ import (
 	"syscall"
 )
 
-// notifyResize calls changed after every SIGWINCH until stop is closed.
-func notifyResize(stop <-chan struct{}, changed func()) {
+// NotifyResize calls changed after every SIGWINCH until stop is closed.
+func NotifyResize(stop <-chan struct{}, changed func()) {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGWINCH)
 	defer signal.Stop(ch)

@@ -1,6 +1,6 @@
 //go:build !unix
 
-package sshclient
+package tty
 
 import "time"
 
@@ -8,9 +8,9 @@ import "time"
 // is no SIGWINCH.
 const resizePollInterval = 250 * time.Millisecond
 
-// notifyResize calls changed periodically until stop is closed; the
+// NotifyResize calls changed periodically until stop is closed; the
 // caller compares sizes.
-func notifyResize(stop <-chan struct{}, changed func()) {
+func NotifyResize(stop <-chan struct{}, changed func()) {
 	t := time.NewTicker(resizePollInterval)
 	defer t.Stop()
 	for {
