@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -94,13 +95,33 @@ func runTerminal(ctx context.Context, ms protocol.MessageStream, args []string, 
 		// The agent's wording, its newline included.
 		return failed(startFailure(fmt.Sprintf("Failed to start pty: %s\n", err))), nil
 	}
-	defer tty.Close()
+	// The terminal is closed while the input goroutine may be resizing
+	// it: the two take turns.
+	var ttyMu sync.Mutex
+	ttyClosed := false
+	closeTTY := func() {
+		ttyMu.Lock()
+		defer ttyMu.Unlock()
+		if !ttyClosed {
+			ttyClosed = true
+			tty.Close()
+		}
+	}
+	resize := func(size *pty.Winsize) error {
+		ttyMu.Lock()
+		defer ttyMu.Unlock()
+		if ttyClosed {
+			return os.ErrClosed
+		}
+		return pty.Setsize(tty, size)
+	}
+	defer closeTTY()
 	stopped := false
 	stop := func() {
 		if !stopped {
 			stopped = true
 			_ = cmd.Process.Kill()
-			tty.Close()
+			closeTTY()
 			_ = cmd.Wait()
 		}
 	}
@@ -118,7 +139,7 @@ func runTerminal(ctx context.Context, ms protocol.MessageStream, args []string, 
 		}
 	}
 	ended := make(chan error, 1)
-	go func() { ended <- readTerminalInput(ms, tty, log) }()
+	go func() { ended <- readTerminalInput(ms, tty, resize, log) }()
 
 	select {
 	case err := <-pumped:
@@ -148,7 +169,7 @@ func runTerminal(ctx context.Context, ms protocol.MessageStream, args []string, 
 
 // readTerminalInput applies the client's payloads to the terminal until
 // the stream ends, returning nil when it ended cleanly.
-func readTerminalInput(ms protocol.MessageStream, tty *os.File, log logger) error {
+func readTerminalInput(ms protocol.MessageStream, tty *os.File, resize func(*pty.Winsize) error, log logger) error {
 	for {
 		pt, payload, err := ms.Recv()
 		if err != nil {
@@ -168,7 +189,7 @@ func readTerminalInput(ms protocol.MessageStream, tty *os.File, log logger) erro
 				log.printf("agent: shell session: invalid size message: %v", err)
 				continue
 			}
-			if err := pty.Setsize(tty, &pty.Winsize{Rows: uint16(size.Rows), Cols: uint16(size.Cols)}); err != nil {
+			if err := resize(&pty.Winsize{Rows: uint16(size.Rows), Cols: uint16(size.Cols)}); err != nil {
 				log.printf("agent: shell session: set pty size: %v", err)
 			}
 		}
