@@ -1,0 +1,69 @@
+package cli
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/ssmssh/ssmssh/ssmtest"
+)
+
+// TestInteractiveCommand: a command after the target runs on a PTY
+// through AWS-StartInteractiveCommand.
+func TestInteractiveCommand(t *testing.T) {
+	newEnv(t, ssmtest.Options{})
+	r := run(t, nil, "-q", ssmtest.InstanceAmazonLinux, "--", "sh", "-c", "'tty >/dev/null && echo on-a-tty; echo done-$((2+3))'")
+	if r.code != 0 || !strings.Contains(r.stdout, "on-a-tty") || !strings.Contains(r.stdout, "done-5") {
+		t.Fatalf("exit %d, stdout %q; stderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	if r.stderr != "" {
+		t.Errorf("-q printed %q", r.stderr)
+	}
+}
+
+// TestNonInteractiveCommand: -T keeps stdout and stderr apart and makes
+// the command's exit status ours.
+func TestNonInteractiveCommand(t *testing.T) {
+	newEnv(t, ssmtest.Options{})
+	r := run(t, nil, "-T", ssmtest.InstanceAmazonLinux, "--", "sh", "-c", `'echo to-stdout; echo to-stderr >&2; exit 3'`)
+	if r.code != 3 {
+		t.Fatalf("exit %d, want 3; stdout %q; stderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	if r.stdout != "to-stdout\n" {
+		t.Errorf("stdout %q, want only the command's", r.stdout)
+	}
+	if !strings.Contains(r.stderr, "to-stderr\n") || strings.Contains(r.stderr, "to-stdout") {
+		t.Errorf("stderr %q", r.stderr)
+	}
+	if !strings.Contains(r.stderr, "Starting session with SessionId: ") {
+		t.Errorf("no start line in stderr %q", r.stderr)
+	}
+}
+
+// TestAgentTooOld: a command on an agent older than the document needs is
+// refused, naming the agent's version and the one needed.
+func TestAgentTooOld(t *testing.T) {
+	e := newEnv(t, ssmtest.Options{})
+	if err := e.s.Fleet().Update(ssmtest.InstanceAmazonLinux, func(in *ssmtest.Instance) { in.AgentVersion = "2.3.539.0" }); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, nil, ssmtest.InstanceAmazonLinux, "--", "uptime")
+	if r.code != ExitFailure || !strings.Contains(r.stderr, "version 2.3.539.0") || !strings.Contains(r.stderr, "2.3.668.0 or later") {
+		t.Fatalf("exit %d; stderr:\n%s", r.code, r.stderr)
+	}
+	if strings.Contains(r.stderr, "Starting session") {
+		t.Errorf("a session was started:\n%s", r.stderr)
+	}
+}
+
+// TestNonInteractiveOldAgent: an agent that runs non-interactive commands
+// but cannot separate their streams runs the command merged, saying so.
+func TestNonInteractiveOldAgent(t *testing.T) {
+	e := newEnv(t, ssmtest.Options{})
+	if err := e.s.Fleet().Update(ssmtest.InstanceAmazonLinux, func(in *ssmtest.Instance) { in.AgentVersion = "3.1.1446.0" }); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, nil, "-T", ssmtest.InstanceAmazonLinux, "--", "sh", "-c", `'echo out; echo err >&2; exit 3'`)
+	if r.code != 0 || !strings.Contains(r.stdout, "out") || !strings.Contains(r.stdout, "err") || !strings.Contains(r.stderr, "3.1.1446.0, older than 3.1.1511.0") {
+		t.Fatalf("exit %d, stdout %q; stderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+}
