@@ -145,7 +145,7 @@ func (p *shorthand) atKey() bool {
 func (p *shorthand) values() ([]string, error) {
 	p.space()
 	if p.take('[') {
-		var vals []string
+		vals := []string{}
 		for {
 			p.space()
 			if p.take(']') {
