@@ -28,6 +28,10 @@ const (
 	paced   = "paced"
 	unpaced = "unpaced"
 	noAgent = "" // a benchmark without pace variants
+	// direct, as a last name element, is the same transfer without the
+	// emulator (BenchmarkLocalForward's …/direct): the no-agent column of
+	// its row.
+	direct = "direct"
 )
 
 // figure is one measurement: the mean of its runs, in unit.
@@ -98,8 +102,13 @@ func parse(r io.Reader) ([]*row, error) {
 		}
 		name := strings.TrimPrefix(procSuffix.ReplaceAllString(fields[0], ""), "Benchmark")
 		variant := noAgent
-		if base, last, cut := cutLast(name); cut && (last == paced || last == unpaced) {
-			name, variant = base, last
+		if base, last, cut := cutLast(name); cut {
+			switch last {
+			case paced, unpaced:
+				name, variant = base, last
+			case direct:
+				name = base
+			}
 		}
 		rw := byName[name]
 		if rw == nil {

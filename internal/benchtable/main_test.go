@@ -13,13 +13,17 @@ BenchmarkProxy/scp-down/ssmproxy/rtt=0ms/unpaced-2         	       1	4653811309 
 BenchmarkProxy/ssh-true/ssmproxy/rtt=0ms/paced-2           	       1	3550038685 ns/op	      355.0 ms/run
 BenchmarkProxy/ssh-true/ssmproxy/rtt=0ms/unpaced-2           	       1	3550038685 ns/op	      300.0 ms/run
 BenchmarkProxy/ssh-true/ssmproxy/rtt=0ms/unpaced-2           	       1	3550038685 ns/op	      310.0 ms/run
+BenchmarkLocalForward/down/conns=1/paced-2         	       1	1331234 ns/op	 0.90 MB/s
+BenchmarkLocalForward/down/conns=1/unpaced-2         	       1	1331234 ns/op	 90.0 MB/s
+BenchmarkLocalForward/down/conns=1/direct-2         	       1	1331234 ns/op	 900 MB/s
 --- FAIL: BenchmarkOther
 BenchmarkSession1KiB-2   	   10000	    123456 ns/op	  1048.58 MB/s
 ok  	github.com/ssmssh/ssmssh/proxy	75.157s
 `
 
 // TestTable: paced and unpaced variants share a row, paced first; rows
-// without variants fill the no-agent column; repeated runs are averaged.
+// without variants, and …/direct variants, fill the no-agent column;
+// repeated runs are averaged.
 func TestTable(t *testing.T) {
 	rows, err := parse(strings.NewReader(sample))
 	if err != nil {
@@ -33,6 +37,7 @@ func TestTable(t *testing.T) {
 		{"Proxy/scp-down/direct/rtt=0ms", "-", "-", "751 MiB/s"},
 		{"Proxy/scp-down/ssmproxy/rtt=0ms", "0.91 MiB/s", "85.1 MiB/s", "-"},
 		{"Proxy/ssh-true/ssmproxy/rtt=0ms", "355 ms", "305 ms", "-"},
+		{"LocalForward/down/conns=1", "0.86 MiB/s", "85.8 MiB/s", "858 MiB/s"},
 		{"Session1KiB", "-", "-", "1000 MiB/s"},
 	}
 	if len(lines) != len(want) {

@@ -10,21 +10,15 @@ import (
 	"text/tabwriter"
 
 	"github.com/ssmssh/ssmssh/internal/e2etest"
-	"github.com/ssmssh/ssmssh/ssmtest"
 )
 
 // parallelBenchSizeEnv is the size of each BenchmarkParallel copy.
 const parallelBenchSizeEnv = "SSMSCP_PARALLEL_BENCH_SIZE"
 
-// pacedBytesPerSec is what the real agent sends per session (about 1 KiB
-// per millisecond, PROTOCOL.md section 11). Until the emulator's agent
-// paces itself, the gateway's per-websocket bandwidth cap stands in for
-// it, in both directions.
-const pacedBytesPerSec = 1_000_000
-
 // BenchmarkParallel measures the built ssmscp down and up with --sessions
 // 1, 2, 4 and 8 through the emulator paced like the real agent (about
-// 1 MB/s per session), then unpaced, beside OpenSSH's scp through ssmproxy
+// 1 MB/s per session down; uploads are not paced, as by the real agent),
+// then unpaced, beside OpenSSH's scp through ssmproxy
 // and, when session-manager-plugin and the AWS CLI are on PATH, through
 // the official pair. It prints a table with each row's speed-up over one
 // session.
@@ -53,12 +47,12 @@ func BenchmarkParallel(b *testing.B) {
 	for _, paced := range []bool{true, false} {
 		for _, dir := range []string{"down", "up"} {
 			for _, tool := range tools {
-				name := fmt.Sprintf("%s/%s/paced=%v", dir, strings.ReplaceAll(tool, " ", ""), paced)
-				b.Run(name, func(b *testing.B) {
-					if paced {
-						e.Server.Faults().Set(func(f *ssmtest.FaultSet) { f.BandwidthBytesPerSec = pacedBytesPerSec })
-						defer e.Server.Faults().Set(func(f *ssmtest.FaultSet) { f.BandwidthBytesPerSec = 0 })
-					}
+				pace := e2etest.BenchPaces[1]
+				if paced {
+					pace = e2etest.BenchPaces[0]
+				}
+				name := fmt.Sprintf("%s/%s", dir, strings.ReplaceAll(tool, " ", ""))
+				pace.Run(b, e, name, func(b *testing.B) {
 					from, to := filepath.Join(local, "up.bin"), e.Instance+":"+filepath.Join(remote, "up.copy")
 					check := filepath.Join(remote, "up.copy")
 					if dir == "down" {
