@@ -2,6 +2,7 @@ package ssmtest
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -363,4 +364,57 @@ func TestAWSCLIv2EnvOnly(t *testing.T) {
 			t.Errorf("the CLI did not reach %s through the proxy", host)
 		}
 	}
+}
+
+// recordConn is a connection that reads from r and records what is
+// written to it.
+type recordConn struct {
+	net.Conn
+	r io.Reader
+	w strings.Builder
+}
+
+func (c *recordConn) Read(p []byte) (int, error)  { return c.r.Read(p) }
+func (c *recordConn) Write(p []byte) (int, error) { return c.w.Write(p) }
+
+// FuzzConnectRequest: whatever a client sends the proxy, it answers with
+// one HTTP status line, and opens a tunnel (200) only for a CONNECT to an
+// AWS host name or to the server itself.
+func FuzzConnectRequest(f *testing.F) {
+	for _, seed := range []string{
+		"CONNECT kms.us-east-1.amazonaws.com:443 HTTP/1.1\r\nHost: kms.us-east-1.amazonaws.com:443\r\n\r\n",
+		"CONNECT 127.0.0.1:1 HTTP/1.1\r\n\r\n",
+		"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+		"CONNECT [::1]:443 HTTP/1.0\r\n\r\n",
+		"GET http://ssm.us-east-1.amazonaws.com/ HTTP/1.1\r\nHost: ssm.us-east-1.amazonaws.com\r\n\r\n",
+		"CONNECT KMS.US-EAST-1.AMAZONAWS.COM.:443 HTTP/1.1\r\n\r\n",
+		"\x00\x01garbage",
+	} {
+		f.Add([]byte(seed))
+	}
+	l := &sniffListener{proxy: true, self: "127.0.0.1:1", logf: func(string, ...any) {}}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		c := &recordConn{r: bytes.NewReader(raw)}
+		tunnel := l.connect(c, bufio.NewReader(c))
+		out := c.w.String()
+		if !strings.HasPrefix(out, "HTTP/1.1 ") {
+			t.Fatalf("answer %q is not an HTTP status line", out)
+		}
+		if tunnel == nil {
+			if strings.HasPrefix(out, "HTTP/1.1 200") {
+				t.Fatalf("200 without a tunnel: %q", out)
+			}
+			return
+		}
+		if out != "HTTP/1.1 200 Connection established\r\n\r\n" {
+			t.Fatalf("tunnel opened with answer %q", out)
+		}
+		req, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(raw)))
+		if err != nil || req.Method != http.MethodConnect {
+			t.Fatalf("tunnel for a request that is not a CONNECT: %q (%v)", raw, err)
+		}
+		if host, _, err := net.SplitHostPort(req.Host); err != nil || (!isAWSHost(host) && req.Host != l.self) {
+			t.Fatalf("tunnel to %q", req.Host)
+		}
+	})
 }
