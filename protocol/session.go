@@ -377,7 +377,9 @@ func (s *Session) transportFailed(gen uint64, err error) {
 		s.mu.Unlock()
 		return
 	}
-	if s.cfg.Reconnect == nil {
+	if s.cfg.Reconnect == nil || errors.Is(err, ErrMessageTooBig) {
+		// A message the service refused as too big would be refused
+		// again on a new websocket.
 		tr := s.failLocked(transportError(err))
 		s.mu.Unlock()
 		if tr != nil {

@@ -270,6 +270,9 @@ func (t *WebsocketTransport) ReadFrame() ([]byte, error) {
 				if ce.Code == websocket.CloseNormalClosure {
 					return nil, io.EOF
 				}
+				if ce.Code == websocket.CloseMessageTooBig {
+					return nil, fmt.Errorf("protocol: websocket: closed by peer (%d): %w", ce.Code, ErrMessageTooBig)
+				}
 				return nil, fmt.Errorf("protocol: websocket: closed by peer (%d): %s: %w", ce.Code, ce.Text, io.EOF)
 			}
 			return nil, fmt.Errorf("protocol: websocket: %w", err)
@@ -283,6 +286,16 @@ func (t *WebsocketTransport) ReadFrame() ([]byte, error) {
 		t.logf("protocol: websocket: skipping a %d-byte text message", len(data))
 	}
 }
+
+// ErrMessageTooBig is wrapped by ReadFrame's error when the peer closed
+// the websocket with code 1009 because a message it was sent exceeded its
+// limit: sending the same message again cannot succeed.
+var ErrMessageTooBig = errors.New("a message was larger than the peer accepts")
+
+// SetReadLimit bounds the messages ReadFrame accepts (by default a frame
+// of MaxPayloadSize): a larger message fails ReadFrame, and the peer is
+// sent a close frame with code 1009 (message too big).
+func (t *WebsocketTransport) SetReadLimit(n int64) { t.c.SetReadLimit(n) }
 
 // readMessage reads the next message into the reusable scratch buffer
 // and returns an exactly sized copy: ReadMessage's io.ReadAll would hand
