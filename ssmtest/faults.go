@@ -78,6 +78,28 @@ type FaultSet struct {
 	// PausePublication makes the service send the client pause_publication
 	// (and later start_publication), which the agent never does itself.
 	PausePublication bool
+	// PublicationRateLimit makes the service pause a client that sends
+	// more than this many stream messages a second, on average over
+	// PublicationRateWindow, with pause_publication, and start it again
+	// with start_publication once it has sent no more than that over the
+	// following window (0: no limit). The service is reported to do so at
+	// about 1000 messages a second for a couple of seconds
+	// (ServicePublicationRate; not in any AWS document, and that it counts
+	// stream messages only, not acknowledgements, is a guess).
+	PublicationRateLimit int
+	// PublicationRateWindow is the window of PublicationRateLimit
+	// (0: ServicePublicationWindow, 2 s).
+	PublicationRateWindow time.Duration
+	// WebsocketLifetime closes each client data-channel websocket this
+	// long after it opened, with close code 1000, as the service does
+	// after about an hour (ServiceWebsocketLifetime); the client resumes
+	// with ResumeSession (0: never). It runs on Options.Timers.
+	WebsocketLifetime time.Duration
+	// MaxMessageBytes is the largest websocket message (frame header
+	// included) the gateway reads from either side; a larger one is
+	// refused with a websocket close 1009 (0: DefaultMaxMessageBytes). It
+	// applies to websockets opened after it is set.
+	MaxMessageBytes int
 	// HandshakeNeverAnswered withholds the client's HandshakeResponse from
 	// the agent, which then fails the session after its handshake timeout.
 	HandshakeNeverAnswered bool

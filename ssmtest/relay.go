@@ -2,11 +2,13 @@ package ssmtest
 
 import (
 	"encoding/json"
+	"errors"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/gorilla/websocket"
 
 	"github.com/ssmssh/ssmssh/protocol"
 )
@@ -48,6 +50,10 @@ type relay struct {
 	unusedStop func() bool // the timer that ends the session when no client comes
 	pausing    bool        // the PausePublication fault has the client paused
 	pauseTimer *time.Timer // sends start_publication at the end of a pause
+	pub        publication // the PublicationRateLimit fault's state
+
+	agentPubMu      sync.Mutex // orders the pause and start frames sent to the agent
+	agentPublishing bool       // what the agent was last told (false: nothing yet, or pause)
 }
 
 func newRelay(g *gateway, sess *Session) *relay {
@@ -87,6 +93,8 @@ func (r *relay) tokenExpired() {
 // serve attaches a websocket as the given side and relays what it reads
 // until it fails or the session ends.
 func (r *relay) serve(s side, tr protocol.Transport) {
+	f := r.g.s.faults()
+	limitMessages(tr, &f)
 	l := &link{tr: tr}
 	sh := newShaper(l, r.g.s.faults, r.g.logf)
 	r.mu.Lock()
@@ -126,10 +134,20 @@ func (r *relay) serve(s side, tr protocol.Transport) {
 			r.end(final.output, final.failed)
 			return
 		}
-		r.sendTo(sideAgent, &protocol.Message{Type: protocol.TypeStartPublication})
+	}
+	r.syncAgentPublication(s == sideAgent)
+	var lifeStop func() bool
+	if d := f.WebsocketLifetime; d > 0 && s == sideClient {
+		lifeStop = r.g.s.timers.AfterFunc(d, func() {
+			r.g.logf("ssmtest: session %s: closing the client websocket at the end of its %v lifetime", r.id, d)
+			tr.Close()
+		})
 	}
 
 	r.pump(s, l)
+	if lifeStop != nil {
+		lifeStop()
+	}
 
 	r.mu.Lock()
 	current := r.links[s] == l
@@ -150,8 +168,41 @@ func (r *relay) serve(s side, tr protocol.Transport) {
 	tr.Close()
 	if current && s == sideClient && !ended {
 		_ = r.g.s.sessions.SetState(r.id, SessionDisconnected)
-		r.sendTo(sideAgent, &protocol.Message{Type: protocol.TypePausePublication})
+		r.syncAgentPublication(false)
 	}
+}
+
+// syncAgentPublication tells the agent to publish while a client is
+// attached and to pause while the client is away, so that the agent stops
+// reading its target instead of resending to nobody (the real agent's
+// port and shell plugins read only while the data channel is not paused:
+// agent session/plugins/port IsActive). The first start goes with the
+// first client; an agent that reconnects while paused (again, when
+// reattached is set) is told again. The frames carry no payload: the
+// agent's handler reads none (session/datachannel
+// handlePausePublicationMessage) and its Validate wants only HeaderLength,
+// MessageType and CreatedDate, which every frame the gateway makes has.
+// Attaches and detaches race; the mutex and a fresh look at the links
+// make the last frame sent match the last state.
+func (r *relay) syncAgentPublication(reattached bool) {
+	r.agentPubMu.Lock()
+	defer r.agentPubMu.Unlock()
+	r.mu.Lock()
+	client := r.links[sideClient] != nil
+	attached, ended := r.attached, r.ended
+	r.mu.Unlock()
+	if ended || !attached {
+		return
+	}
+	if client == r.agentPublishing && !(reattached && !client) {
+		return
+	}
+	r.agentPublishing = client
+	t := protocol.TypePausePublication
+	if client {
+		t = protocol.TypeStartPublication
+	}
+	r.sendTo(sideAgent, &protocol.Message{Type: t})
 }
 
 // finalWord is how the agent ended a session whose client had not come
@@ -189,6 +240,10 @@ func (r *relay) pump(s side, l *link) {
 	for {
 		frame, err := l.tr.ReadFrame()
 		if err != nil {
+			if errors.Is(err, websocket.ErrReadLimit) {
+				r.g.logf("ssmtest: session %s: refused a message from the %s larger than %d bytes (websocket close 1009)",
+					r.id, s, r.g.s.faults().maxMessageBytes())
+			}
 			return
 		}
 		// The receiving end checks the payload digest (and logs and drops
@@ -218,6 +273,9 @@ func (r *relay) pump(s side, l *link) {
 				}
 				if f.PausePublication {
 					r.pauseClient()
+				}
+				if m.Type == protocol.TypeInputStreamData {
+					r.notePublication(&f)
 				}
 			}
 		}
