@@ -44,6 +44,8 @@ type relay struct {
 	ended      bool
 	kills      int   // client websockets killed by the KillClientWebsocket fault
 	toClient   int64 // bytes relayed to the current client websocket
+	agentKills int   // agent websockets killed by the KillAgentWebsocket fault
+	toAgent    int64 // bytes relayed to the current agent websocket
 	vanishStop func() bool
 	attached   bool        // a client websocket has been attached once
 	final      *finalWord  // the agent's end, kept for a client that never came
@@ -51,6 +53,9 @@ type relay struct {
 	pausing    bool        // the PausePublication fault has the client paused
 	pauseTimer *time.Timer // sends start_publication at the end of a pause
 	pub        publication // the PublicationRateLimit fault's state
+	held       [][]byte    // agent frames for a client that has not attached yet
+	heldBytes  int
+	heldFull   bool // frames were dropped for want of room
 
 	agentPubMu      sync.Mutex // orders the pause and start frames sent to the agent
 	agentPublishing bool       // what the agent was last told (false: nothing yet, or pause)
@@ -107,6 +112,9 @@ func (r *relay) serve(s side, tr protocol.Transport) {
 	old, oldShaper := r.links[s], r.shapers[s]
 	r.links[s], r.shapers[s] = l, sh
 	var final *finalWord
+	if s == sideAgent {
+		r.toAgent = 0
+	}
 	if s == sideClient {
 		r.toClient = 0
 		if r.vanishStop != nil {
@@ -118,6 +126,15 @@ func (r *relay) serve(s side, tr protocol.Transport) {
 			r.unusedStop()
 		}
 		final = r.final
+		if n := len(r.held); n > 0 && final == nil {
+			// Frames the agent sent before the client came, in order and
+			// ahead of any the agent sends from now on.
+			for _, fr := range r.held {
+				sh.push(fr, &f)
+			}
+			r.g.logf("ssmtest: session %s: delivered %d agent frames held for the client", r.id, n)
+		}
+		r.held, r.heldBytes = nil, 0
 	}
 	r.mu.Unlock()
 	if old != nil {
@@ -288,6 +305,11 @@ func (r *relay) pump(s side, l *link) {
 func (r *relay) forward(to side, frame []byte, f *FaultSet) {
 	r.mu.Lock()
 	sh := r.shapers[to]
+	if sh == nil && to == sideClient && !r.attached && !r.ended {
+		r.holdLocked(frame)
+		r.mu.Unlock()
+		return
+	}
 	var kill *link
 	if sh != nil && to == sideClient {
 		r.toClient += int64(len(frame))
@@ -298,14 +320,53 @@ func (r *relay) forward(to side, frame []byte, f *FaultSet) {
 			kill = r.links[to]
 		}
 	}
+	if sh != nil && to == sideAgent {
+		r.toAgent += int64(len(frame))
+		if f.KillAgentWebsocketAfterBytes > 0 && r.toAgent >= f.KillAgentWebsocketAfterBytes &&
+			(f.KillAgentWebsocketTimes == 0 || r.agentKills < f.KillAgentWebsocketTimes) {
+			r.agentKills++
+			r.toAgent = 0
+			kill = r.links[to]
+		}
+	}
 	r.mu.Unlock()
 	if kill != nil {
-		r.g.logf("ssmtest: session %s: fault: killing the client websocket", r.id)
+		r.g.logf("ssmtest: session %s: fault: killing the %s websocket", r.id, to)
 		kill.tr.Close()
 		return
 	}
 	if sh != nil {
 		sh.push(frame, f)
+	}
+}
+
+// Bounds of the frames held for a client that has not attached yet.
+const (
+	maxHeldFrames = 64
+	maxHeldBytes  = 256 << 10
+)
+
+// holdLocked keeps an agent frame for a client that has not attached yet,
+// as a message service keeps what is published before its subscriber
+// comes: the agent's HandshakeRequest usually goes out before the
+// client's websocket is open, and without this it would reach the client
+// only with the agent's first retransmission, 200 ms later (the official
+// plugin then reports a HandshakeTimeToComplete of 0.20 s every time).
+// What does not fit in the bounds is dropped, and the agent's
+// retransmission brings it. A client that attached once and is away gets
+// nothing held: its reconnect resends and is resent to.
+func (r *relay) holdLocked(frame []byte) {
+	if len(r.held) >= maxHeldFrames || r.heldBytes+len(frame) > maxHeldBytes {
+		if !r.heldFull {
+			r.heldFull = true
+			r.g.logf("ssmtest: session %s: no room to hold more agent frames for the client", r.id)
+		}
+		return
+	}
+	r.held = append(r.held, frame)
+	r.heldBytes += len(frame)
+	if len(r.held) == 1 {
+		r.g.logf("ssmtest: session %s: holding agent frames until the client attaches", r.id)
 	}
 }
 

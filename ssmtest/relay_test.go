@@ -204,3 +204,35 @@ func TestRelayCreateDataChannelEnded(t *testing.T) {
 		t.Errorf("CreateDataChannel for an unknown session: %d %s, want 404", code, body)
 	}
 }
+
+// TestRelayHoldsAgentFramesForClient: the agent's HandshakeRequest, sent
+// before the client's websocket is open, is held by the gateway and is the
+// first thing the client reads when it attaches, instead of waiting for
+// the agent's retransmission.
+func TestRelayHoldsAgentFramesForClient(t *testing.T) {
+	e, closeAndCheck := lifecycleEnv(t, ssmtest.Options{})
+	out := e.startUnattached(t, portInput())
+	deadline := time.Now().Add(e2eTimeout)
+	for e.log.Count("holding agent frames until the client attaches") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the gateway held nothing for the client")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	tr := e.dialRaw(t, out)
+	start := time.Now()
+	if before := readUntilHandshake(t, tr); len(before) != 0 {
+		t.Errorf("the client was sent %v before the handshake request", before)
+	}
+	t.Logf("handshake request read %v after attaching", time.Since(start))
+	tr.Close()
+	if n := e.log.Count("agent frames held for the client"); n != 1 {
+		t.Errorf("held frames delivered %d times, want once", n)
+	}
+	if _, err := e.client.SSM.TerminateSession(t.Context(), &ssm.TerminateSessionInput{SessionId: out.SessionId}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitEnded(t, *out.SessionId)
+	waitSessionGoroutinesGone(t)
+	closeAndCheck()
+}
