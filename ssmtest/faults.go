@@ -68,6 +68,14 @@ type FaultSet struct {
 	// KillClientWebsocketTimes bounds how often the websocket is killed
 	// (0: every time the byte count is reached again).
 	KillClientWebsocketTimes int
+	// KillAgentWebsocketAfterBytes and KillAgentWebsocketTimes do the
+	// same to the agent's data-channel websocket, counting the bytes
+	// relayed to the agent: the agent reconnects with a new data-channel
+	// token and both ends retransmit. The real agent can then write a
+	// client message to its target twice (PROTOCOL.md section 11); the
+	// built-in agent does not.
+	KillAgentWebsocketAfterBytes int64
+	KillAgentWebsocketTimes      int
 	// DropRate, DuplicateRate and ReorderRate are the probabilities (0..1)
 	// that a relayed frame is dropped, sent twice, or held back behind the
 	// next frame.

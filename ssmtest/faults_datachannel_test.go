@@ -1,6 +1,9 @@
 package ssmtest_test
 
 import (
+	"io"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -146,4 +149,104 @@ func TestFaultPausePublication(t *testing.T) {
 	// Paused again on the next data, and it still gets through.
 	echoRoundTrip(t, s, 1000, 2)
 	t.Logf("256 KiB echoed in %v with publication paused by the service", took.Round(time.Millisecond))
+}
+
+// TestFaultKillAgentWebsocket: the gateway kills the agent's websocket
+// twice during a transfer; the agent reconnects with a new data-channel
+// token each time, and the transfer completes intact.
+func TestFaultKillAgentWebsocket(t *testing.T) {
+	e, s := echoSession(t, ssmtest.FaultSet{KillAgentWebsocketAfterBytes: 300 << 10, KillAgentWebsocketTimes: 2})
+	echoRoundTrip(t, s, 1<<20, 1)
+	if got := e.log.Count("fault: killing the agent websocket"); got != 2 {
+		t.Errorf("gateway killed the agent's websocket %d times, want 2", got)
+	}
+	if got := e.log.Count("session (agent): reconnected"); got != 2 {
+		t.Errorf("agent reconnected %d times, want 2", got)
+	}
+	if n := s.Stats().Reconnects; n != 0 {
+		t.Errorf("client reconnected %d times; only the agent's websocket dropped", n)
+	}
+	echoRoundTrip(t, s, 1000, 2)
+}
+
+// duplicatingProxy forwards one connection at a time to addr, writing the
+// first chunk it reads after skip bytes from its client to addr twice: what
+// the real agent does to its target when the acknowledgement of a client
+// message fails to send as its websocket drops (PROTOCOL.md section 11).
+func duplicatingProxy(t *testing.T, addr string, skip int64) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				up, err := net.Dial("tcp", addr)
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				go func() { _, _ = io.Copy(c, up) }()
+				buf := make([]byte, 32<<10)
+				var seen int64
+				dup := false
+				for {
+					n, err := c.Read(buf)
+					if n > 0 {
+						if _, werr := up.Write(buf[:n]); werr != nil {
+							return
+						}
+						seen += int64(n)
+						if !dup && seen > skip {
+							dup = true
+							_, _ = up.Write(buf[:n])
+						}
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestFaultAgentDuplicatesClientMessage documents what our client does
+// when a real agent writes one of its messages to the target twice: it
+// cannot tell. The reliable session below it is sound (every message is
+// delivered once, in order), so it relays the target's answer to the
+// duplicate as any other data, and only a protocol above the stream
+// notices (an SSH peer fails with "Bad packet length" or a MAC error, as
+// sshd does); with an echo, the copy comes back longer than what was sent.
+func TestFaultAgentDuplicatesClientMessage(t *testing.T) {
+	e := newEnv(t, ssmtest.Options{})
+	if err := e.s.Fleet().SetPort(ssmtest.InstanceAmazonLinux, echoPort, duplicatingProxy(t, echoServer(t), 64<<10)); err != nil {
+		t.Fatal(err)
+	}
+	s := e.startPort(t, ssmtest.InstanceAmazonLinux, echoPort)
+	const size = 256 << 10
+	err := echoCheck(s, size, 3)
+	if err == nil || !strings.Contains(err.Error(), "SHA-256") {
+		t.Fatalf("echo through a target that saw a message twice: %v, want a checksum mismatch", err)
+	}
+	t.Logf("what the user of the stream sees: %v", err)
+	// The session itself carries on: the extra bytes are just more data.
+	if err := s.SetReadDeadline(time.Now().Add(e2eTimeout)); err != nil {
+		t.Fatal(err)
+	}
+	extra := make([]byte, 1)
+	if _, err := io.ReadFull(s, extra); err != nil {
+		t.Errorf("the duplicate's echo did not follow: %v", err)
+	}
+	if st := e.session(t, s.ID).State(); st != ssmtest.SessionConnected {
+		t.Errorf("session %s after the duplicate", st)
+	}
 }
