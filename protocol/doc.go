@@ -26,7 +26,7 @@
 //	  │                                  │ interactive_shell (session start) ►│
 //	  │                                  │ ◄── POST data-channel, websocket ─┤
 //	  ├── websocket + text OpenDataChannelInput{TokenValue} ──►│
-//	  │ ◄──────────── agent_session_state "Connected" ─────────┤
+//	  │                                  │ ◄── agent_session_state ──────────┤
 //	  │ ◄── output_stream_data HandshakeRequest (seq 0, SYN) ───┤
 //	  ├── input_stream_data HandshakeResponse (seq 0) ────────►│
 //	  │ ◄── EncChallengeRequest / ──► EncChallengeResponse (KMS only)
@@ -36,6 +36,7 @@
 //	  │   and retransmitted until it is; sequence numbers run per direction
 //	  │ ◄── channel_closed {Output} ──── (after agent_task_complete) ┤
 //
+// The agent's agent_session_state is for the service, which keeps it.
 // The gateway relays frames unchanged, so sequence numbers, acks and
 // retransmissions are end to end. A dropped websocket is replaced (the
 // client through ResumeSession) and unacknowledged messages are sent

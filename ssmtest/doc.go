@@ -21,7 +21,10 @@
 // live in a registry (Sessions) that the ssmmessages gateway shares
 // through Hooks. Faults injects the failures users meet: denied KMS keys,
 // unreachable agents, missing IAM permissions, expired credentials, and
-// data-channel trouble.
+// data-channel trouble, including the service's limits (limits.go: the
+// publication rate, the hourly websocket close, the message size; the
+// idle timeout and maximum duration are Options). Options.Timers runs the
+// service's deadlines on a Clock, a FakeClock in tests.
 //
 // The gateway checks SigV4 on every request of its clients and agents
 // (sigv4.go), as the service does, against the credentials the server
