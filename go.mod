@@ -12,6 +12,7 @@ require (
 	github.com/aws/aws-sdk-go-v2/internal/v4a v1.5.10
 	github.com/aws/aws-sdk-go-v2/service/ec2 v1.344.1
 	github.com/aws/aws-sdk-go-v2/service/ec2instanceconnect v1.44.5
+	github.com/aws/aws-sdk-go-v2/service/ecs v1.104.0
 	github.com/aws/aws-sdk-go-v2/service/internal/accept-encoding v1.13.24
 	github.com/aws/aws-sdk-go-v2/service/internal/presigned-url v1.14.10
 	github.com/aws/aws-sdk-go-v2/service/kms v1.62.4

@@ -159,9 +159,10 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 
 // jsonServices maps X-Amz-Target prefixes to signing names.
 var jsonServices = map[string]string{
-	"AmazonSSM":                    "ssm",
-	"TrentService":                 "kms",
-	"AWSEC2InstanceConnectService": "ec2-instance-connect",
+	"AmazonSSM":                          "ssm",
+	"TrentService":                       "kms",
+	"AWSEC2InstanceConnectService":       "ec2-instance-connect",
+	"AmazonEC2ContainerServiceV20141113": "ecs",
 }
 
 func (s *Server) serveJSON(w http.ResponseWriter, r *http.Request, c *call, target, scope string) {

@@ -63,7 +63,8 @@ func (s *Server) startBuiltins() error {
 	builtin := func(in *Instance) bool {
 		return in.State == StateRunning && in.PingStatus == PingOnline && !in.ExternalAgent
 	}
-	for _, in := range s.fleet.Instances() {
+	machines := append(s.fleet.Instances(), s.fleet.Containers()...)
+	for _, in := range machines {
 		if !builtin(&in) {
 			continue
 		}
@@ -72,7 +73,7 @@ func (s *Server) startBuiltins() error {
 		}
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for _, in := range s.fleet.Instances() {
+	for _, in := range machines {
 		if !builtin(&in) {
 			continue
 		}

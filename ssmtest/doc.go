@@ -9,14 +9,17 @@
 //     DescribeSessions, DescribeInstanceInformation, GetDocument;
 //   - EC2 (query/XML): DescribeInstances, DescribeImages;
 //   - EC2 Instance Connect (JSON 1.1): SendSSHPublicKey;
+//   - ECS (JSON 1.1): ListTasks, DescribeTasks, ExecuteCommand;
 //   - KMS (JSON 1.1): GenerateDataKey, Decrypt, DescribeKey;
 //   - STS (query/XML): GetCallerIdentity;
 //   - IAM (query/XML): SimulatePrincipalPolicy, ListUserTags, ListRoleTags.
 //
 // The machines behind the APIs are a Fleet (instances with their tags,
 // AMIs, agent status and version, reach to KMS, and the loopback
-// addresses their ports lead to; KMS keys and their states; IAM
-// principals with tags and denied actions, iam.go);
+// addresses their ports lead to; ECS clusters whose containers each have
+// an agent of their own, at targets ecs:<cluster>_<task>_<runtime-id>;
+// KMS keys and their states; IAM principals with tags and denied actions,
+// iam.go);
 // the session documents are served as AWS publishes them, and sessions
 // live in a registry (Sessions) that the ssmmessages gateway shares
 // through Hooks. Faults injects the failures users meet: denied KMS keys,

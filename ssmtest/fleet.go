@@ -138,13 +138,17 @@ type Fleet struct {
 	instances  []*Instance
 	keys       []KMSKey
 	principals []Principal
+	clusters   []*ECSCluster
+	// containers stand in for the clusters' containers (ecsfleet.go).
+	containers []*Instance
 }
 
 // fleetJSON is the file format of LoadFleet and ParseFleet.
 type fleetJSON struct {
-	Instances  []Instance  `json:"Instances"`
-	KMSKeys    []KMSKey    `json:"KMSKeys,omitempty"`
-	Principals []Principal `json:"Principals,omitempty"`
+	Instances   []Instance   `json:"Instances"`
+	KMSKeys     []KMSKey     `json:"KMSKeys,omitempty"`
+	Principals  []Principal  `json:"Principals,omitempty"`
+	ECSClusters []ECSCluster `json:"ECSClusters,omitempty"`
 }
 
 // NewFleet checks instances and keys, fills in defaults and returns a
@@ -183,8 +187,9 @@ func NewFleet(instances []Instance, keys []KMSKey) (*Fleet, error) {
 }
 
 // ParseFleet reads a fleet from JSON:
-// {"Instances":[…],"KMSKeys":[…],"Principals":[…]}, with fields named as
-// in Instance, KMSKey and Principal. Unknown fields are errors.
+// {"Instances":[…],"KMSKeys":[…],"Principals":[…],"ECSClusters":[…]},
+// with fields named as in Instance, KMSKey, Principal and ECSCluster.
+// Unknown fields are errors.
 func ParseFleet(data []byte) (*Fleet, error) {
 	var fj fleetJSON
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -198,6 +203,11 @@ func ParseFleet(data []byte) (*Fleet, error) {
 	}
 	for _, p := range fj.Principals {
 		if err := f.SetPrincipal(p); err != nil {
+			return nil, err
+		}
+	}
+	for _, c := range fj.ECSClusters {
+		if err := f.AddECSCluster(c); err != nil {
 			return nil, err
 		}
 	}
@@ -219,7 +229,7 @@ func LoadFleet(path string) (*Fleet, error) {
 
 // MarshalJSON writes the fleet in the format ParseFleet reads.
 func (f *Fleet) MarshalJSON() ([]byte, error) {
-	return json.Marshal(fleetJSON{Instances: f.Instances(), KMSKeys: f.KMSKeys(), Principals: f.Principals()})
+	return json.Marshal(fleetJSON{Instances: f.Instances(), KMSKeys: f.KMSKeys(), Principals: f.Principals(), ECSClusters: f.ECSClusters()})
 }
 
 // Instance returns a copy of the instance with the given id.
@@ -257,6 +267,9 @@ func (f *Fleet) KMSKeys() []KMSKey {
 
 // Add checks an instance, fills in its defaults and adds a copy.
 func (f *Fleet) Add(in Instance) error {
+	if in.IsECSContainer() {
+		return fmt.Errorf("ssmtest: fleet: %s: ECS containers come with their cluster (AddECSCluster)", in.InstanceID)
+	}
 	c := in.clone()
 	if err := normalizeInstance(&c); err != nil {
 		return err
@@ -345,8 +358,14 @@ func setOrDelete(m map[string]string, k, v string) map[string]string {
 	return m
 }
 
+// find returns the instance or ECS container with the id.
 func (f *Fleet) find(id string) *Instance {
 	for _, in := range f.instances {
+		if in.InstanceID == id {
+			return in
+		}
+	}
+	for _, in := range f.containers {
 		if in.InstanceID == id {
 			return in
 		}
@@ -374,7 +393,7 @@ func normalizeInstance(in *Instance) error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf(errFleetPrefix+format, append([]any{id}, args...)...)
 	}
-	if !ec2IDPattern.MatchString(id) && !managedIDPattern.MatchString(id) {
+	if !ec2IDPattern.MatchString(id) && !managedIDPattern.MatchString(id) && !strings.HasPrefix(id, "ecs:") {
 		return fmt.Errorf("ssmtest: fleet: instance id %q is neither i-<hex> nor mi-<17 hex>", id)
 	}
 	if n, ok := in.Tags["Name"]; ok {
@@ -383,7 +402,7 @@ func normalizeInstance(in *Instance) error {
 		}
 		delete(in.Tags, "Name")
 	}
-	if in.State == "" || in.IsManagedNode() {
+	if in.State == "" || in.IsManagedNode() || in.IsECSContainer() {
 		in.State = StateRunning
 	}
 	if !slices.Contains(ec2States, in.State) {
@@ -449,7 +468,7 @@ func normalizeInstance(in *Instance) error {
 // normalizeImage fills in the AMI defaults of an EC2 instance; managed
 // nodes have no AMI.
 func normalizeImage(in *Instance) error {
-	if in.IsManagedNode() {
+	if in.IsManagedNode() || in.IsECSContainer() {
 		if in.Image != (Image{}) {
 			return fmt.Errorf(errFleetPrefix+"a managed node has no AMI", in.InstanceID)
 		}
@@ -566,8 +585,11 @@ func DefaultFleet() *Fleet {
 	f, err := NewFleet([]Instance{al, ubuntu, debian, rhel, suse, win, onprem}, []KMSKey{{
 		KeyID: DefaultKMSKeyID, Aliases: []string{DefaultKMSAlias}, Description: "Session Manager session encryption",
 	}})
+	if err == nil {
+		err = f.AddECSCluster(defaultECSCluster())
+	}
 	if err != nil {
-		panic(err) // the literal above is valid
+		panic(err) // the literals above are valid
 	}
 	return f
 }

@@ -216,6 +216,9 @@ func NewUnstartedServer(opts Options) *Server {
 	for k, v := range s.eicOps() {
 		s.jsonOps[k] = v
 	}
+	for k, v := range s.ecsOps() {
+		s.jsonOps[k] = v
+	}
 	s.ec2Ops = s.ec2QueryOps()
 	s.stsOps = s.stsQueryOps()
 	s.iamOps = s.iamQueryOps()
