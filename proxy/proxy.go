@@ -56,7 +56,7 @@ func Run(ctx context.Context, cfg Config, rw io.ReadWriteCloser) error {
 	if suffix == "" {
 		suffix = ssmclient.DefaultHostSuffix
 	}
-	resolver := ssmclient.Resolver{API: client.EC2, Suffix: suffix}
+	resolver := ssmclient.Resolver{API: client.EC2, ECS: client.ECS, Suffix: suffix}
 	target, err := resolver.Resolve(ctx, cfg.Host)
 	if err != nil {
 		return explainResolve(cfg.Host, err)

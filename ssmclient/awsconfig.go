@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2instanceconnect"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sso"
@@ -168,6 +169,7 @@ type Client struct {
 	EC2                *ec2.Client
 	KMS                *kms.Client
 	EC2InstanceConnect *ec2instanceconnect.Client
+	ECS                *ecs.Client
 }
 
 // NewClient loads the configuration with [LoadAWSConfig] and builds the
@@ -189,5 +191,6 @@ func NewClientFromConfig(cfg aws.Config) *Client {
 		EC2:                ec2.NewFromConfig(cfg),
 		KMS:                kms.NewFromConfig(cfg),
 		EC2InstanceConnect: ec2instanceconnect.NewFromConfig(cfg),
+		ECS:                ecs.NewFromConfig(cfg),
 	}
 }

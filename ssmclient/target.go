@@ -129,6 +129,9 @@ func ResolveTarget(ctx context.Context, api EC2DescribeInstancesAPI, name string
 // Resolver turns host names into targets.
 type Resolver struct {
 	API EC2DescribeInstancesAPI
+	// ECS resolves ecs:<cluster>/<task>[/<container>] (see ResolveECS);
+	// nil refuses that form.
+	ECS ECSAPI
 	// Suffix is stripped from names before anything else ("" strips
 	// nothing).
 	Suffix string
@@ -144,7 +147,8 @@ type Resolver struct {
 const maxCandidates = 20
 
 // Resolve strips r.Suffix from name, returns target ids (see [ParseTarget])
-// without calling AWS, and otherwise looks name up among running EC2
+// without calling AWS, resolves ecs:<cluster>/<task>[/<container>]
+// through ECS DescribeTasks (r.ECS, see [ResolveECS]), and otherwise looks name up among running EC2
 // instances: by private IP address when it is an IP address, else by Name
 // tag, then by private DNS name (either the full name or the host part,
 // such as ip-10-0-1-5). It fails with [*TargetNotFoundError] or
@@ -161,6 +165,13 @@ func (r *Resolver) ResolveCached(ctx context.Context, name string) (t Target, ca
 	name = r.trim(name)
 	if name == "" {
 		return Target{}, -1, errors.New("ssmclient: empty target name")
+	}
+	if IsECSPath(name) {
+		ct, err := ResolveECS(ctx, r.ECS, name)
+		if err != nil {
+			return Target{}, -1, err
+		}
+		return Target{ID: ct.Target(), Name: ct.Cluster, Kind: KindECS}, -1, nil
 	}
 	if t, ok, err := ParseTarget(name); err != nil || ok {
 		return t, -1, err
