@@ -33,13 +33,17 @@
 // reported by [Explain] as "run aws sso login".
 //
 // [Client] bundles the loaded aws.Config with the service clients the
-// commands use (SSM, EC2, KMS, EC2 Instance Connect).
+// commands use (SSM, EC2, KMS, EC2 Instance Connect, ECS). A shell or
+// command in an ECS container starts through ECS ExecuteCommand
+// ([Client.ExecuteCommand]), as aws ecs execute-command does.
 //
 // # Targets
 //
 // [ResolveTarget] accepts an EC2 instance id (i-...), a managed-instance id
 // (mi-...) or an ECS target (ecs:<cluster>_<task>_<container-runtime-id>)
-// unchanged, and looks anything else up with EC2 DescribeInstances by Name
+// unchanged, resolves ecs:<cluster>/<task>[/<container>] through ECS
+// DescribeTasks ([ResolveECS]), and looks anything else up with EC2
+// DescribeInstances by Name
 // tag, private DNS name or private IP address, among running instances. A
 // trailing ".ssm" is stripped first, so that an ssh_config block
 // "Host *.ssm" maps web-1.ssm to the instance named web-1.
