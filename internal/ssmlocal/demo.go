@@ -48,7 +48,7 @@ type demoRun struct {
 func demo(ctx context.Context, args []string, stdio IO) error {
 	fs := flag.NewFlagSet("ssmlocal demo", flag.ContinueOnError)
 	fs.SetOutput(stdio.Stderr)
-	bin := fs.String("bin", "", "`directory` holding ssmproxy, ssmssh, ssmscp and ssmsftp (default: next to ssmlocal)")
+	bin := fs.String("bin", "", "`directory` holding ssmproxy, ssmssh, ssmscp, ssmsftp and ssmsession (default: next to ssmlocal)")
 	verbose := fs.Bool("v", false, "log the emulator's diagnostics to stderr")
 	unpaced := fs.Bool("unpaced", false, "let the built-in agents send as fast as they can instead of at the real agent's pace")
 	if err := fs.Parse(args); err != nil {
@@ -101,6 +101,7 @@ func demo(ctx context.Context, args []string, stdio IO) error {
 	d.step("ssmssh: SSH built in, no OpenSSH: exit status and the user from the AMI", d.ssmssh)
 	d.step("ssmscp round trip, SFTP up and legacy scp (-O) down, with checksums", d.ssmscp)
 	d.step("ssmsftp -b: a batch of mkdir, put, ls, rename, get", d.ssmsftp)
+	d.step("ssmsession: a shell fed from a pipe, and a command's exit status (-T)", d.ssmsession)
 	d.step("Port forwarding (AWS-StartPortForwardingSession, smux): three HTTP requests at once", d.portForward)
 	d.step("A clear error for an instance whose agent is offline", d.offline)
 
@@ -527,5 +528,52 @@ func (d *demoRun) ssmsftp() error {
 		return fmt.Errorf("fetched %q", got)
 	}
 	fmt.Fprintln(d.out, "    the file went up, was renamed there, and came back intact")
+	return nil
+}
+
+// ssmsession runs a shell session with its input from a pipe (the end of
+// the pipe is the terminal's end of file), then a non-interactive command
+// whose stderr stays apart and whose exit status comes back.
+func (d *demoRun) ssmsession() error {
+	bin, err := d.tool("ssmsession")
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(d.ctx, 2*time.Minute)
+	defer cancel()
+	fmt.Fprintf(d.out, "    $ printf 'echo hello from a Session Manager shell\\nexit\\n' | ssmsession %s\n", ssmtest.InstanceAmazonLinux)
+	cmd := exec.CommandContext(ctx, bin, ssmtest.InstanceAmazonLinux)
+	cmd.Env = d.env
+	cmd.Stdin = strings.NewReader("echo hello from a Session Manager shell\nexit\n")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	d.show(out)
+	d.show(stderr.Bytes())
+	if err != nil {
+		return fmt.Errorf("shell session: %v", err)
+	}
+	if !strings.Contains(string(out), "hello from a Session Manager shell") {
+		return errors.New("the shell's output is missing")
+	}
+
+	args := []string{"-q", "-T", ssmtest.InstanceAmazonLinux, "--", "sh", "-c", "'echo to stdout; echo to stderr >&2; exit 3'"}
+	fmt.Fprintf(d.out, "    $ ssmsession %s 2>stderr.txt\n", strings.Join(args, " "))
+	cmd = exec.CommandContext(ctx, bin, args...)
+	cmd.Env = d.env
+	stderr.Reset()
+	cmd.Stderr = &stderr
+	out, err = cmd.Output()
+	d.show(out)
+	fmt.Fprintln(d.out, "    stderr.txt:")
+	d.show(stderr.Bytes())
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 {
+		return fmt.Errorf("want exit status 3 from the remote command, got %v", err)
+	}
+	if strings.Contains(string(out), "to stderr") || !strings.Contains(stderr.String(), "to stderr") {
+		return errors.New("stderr was not kept apart")
+	}
+	fmt.Fprintln(d.out, "    remote exit status 3 came back through ssmsession; stderr stayed on stderr")
 	return nil
 }

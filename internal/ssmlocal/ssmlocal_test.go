@@ -17,14 +17,14 @@ import (
 	"github.com/ssmssh/ssmssh/ssmtest"
 )
 
-// TestDemo runs the whole walk-through: the real ssmproxy, ssmssh, ssmscp
-// and ssmsftp binaries, built here, ssmproxy under the real OpenSSH ssh
+// TestDemo runs the whole walk-through: the real ssmproxy, ssmssh, ssmscp,
+// ssmsftp and ssmsession binaries, built here, ssmproxy under the real OpenSSH ssh
 // and scp, against a fresh emulator. It runs unpaced, so that its 16 MiB
 // of round trips take a moment rather than half a minute under the race
 // detector (pacing has tests of its own).
 func TestDemo(t *testing.T) {
 	bin := t.TempDir()
-	for _, cmd := range []string{"ssmproxy", "ssmssh", "ssmscp", "ssmsftp"} {
+	for _, cmd := range []string{"ssmproxy", "ssmssh", "ssmscp", "ssmsftp", "ssmsession"} {
 		build := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "github.com/ssmssh/ssmssh/cmd/"+cmd)
 		if out, err := build.CombinedOutput(); err != nil {
 			t.Fatalf("build %s: %v\n%s", cmd, err, out)
@@ -45,7 +45,8 @@ func TestDemo(t *testing.T) {
 	}
 	for _, want := range []string{"hello from Linux", "hello over ssmproxy", "remote exit status 3",
 		"resolved by name", "path /request-0", "is not connected to Session Manager",
-		"hello from ssmssh", "ssmssh: default user ubuntu", "remote exit status 7", "16 MiB moved by ssmscp", "came back intact"} {
+		"hello from ssmssh", "ssmssh: default user ubuntu", "remote exit status 7", "16 MiB moved by ssmscp", "came back intact",
+		"hello from a Session Manager shell", "remote exit status 3 came back through ssmsession"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q", want)
 		}
