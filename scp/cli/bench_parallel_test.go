@@ -12,7 +12,8 @@ import (
 	"github.com/ssmssh/ssmssh/internal/e2etest"
 )
 
-// parallelBenchSizeEnv is the size of each BenchmarkParallel copy.
+// parallelBenchSizeEnv is the size of each BenchmarkParallel copy, paced
+// and unpaced (see e2etest.BenchSizes: 16 MiB paced, 256 MiB unpaced).
 const parallelBenchSizeEnv = "SSMSCP_PARALLEL_BENCH_SIZE"
 
 // BenchmarkParallel measures the built ssmscp down and up with --sessions
@@ -24,13 +25,18 @@ const parallelBenchSizeEnv = "SSMSCP_PARALLEL_BENCH_SIZE"
 // session.
 func BenchmarkParallel(b *testing.B) {
 	e2etest.RequireTools(b, "scp")
-	size, oneShot := e2etest.BenchSize(b, parallelBenchSizeEnv)
+	pacedSize, unpacedSize, oneShot := e2etest.BenchSizes(b, parallelBenchSizeEnv)
 	e := e2etest.Start(b, e2etest.Options{})
 	ssmscp := e2etest.CommandBinary(b, "ssmscp")
 	local := filepath.Join(e.Dir, "local")
 	remote := filepath.Join(e.Dir, "remote")
-	e2etest.RandomFile(b, filepath.Join(local, "up.bin"), size, 1)
-	e2etest.RandomFile(b, filepath.Join(remote, "down.bin"), size, 2)
+	file := func(dir, name string, size int64) string {
+		return filepath.Join(dir, fmt.Sprintf("%s-%d.bin", name, size))
+	}
+	for i, size := range []int64{pacedSize, unpacedSize} {
+		e2etest.RandomFile(b, file(local, "up", size), size, uint64(2*i+1))
+		e2etest.RandomFile(b, file(remote, "down", size), size, uint64(2*i+2))
+	}
 	login := (&env{Env: e}).args("-q")
 	tools := []string{"--sessions 1", "--sessions 2", "--sessions 4", "--sessions 8", "default", "scp+ssmproxy"}
 	_, errPlugin := exec.LookPath("session-manager-plugin")
@@ -52,11 +58,12 @@ func BenchmarkParallel(b *testing.B) {
 					pace = e2etest.BenchPaces[0]
 				}
 				name := fmt.Sprintf("%s/%s", dir, strings.ReplaceAll(tool, " ", ""))
+				size := pace.Size(pacedSize, unpacedSize)
 				pace.Run(b, e, name, func(b *testing.B) {
-					from, to := filepath.Join(local, "up.bin"), e.Instance+":"+filepath.Join(remote, "up.copy")
+					from, to := file(local, "up", size), e.Instance+":"+filepath.Join(remote, "up.copy")
 					check := filepath.Join(remote, "up.copy")
 					if dir == "down" {
-						from, to = e.Instance+":"+filepath.Join(remote, "down.bin"), filepath.Join(local, "down.copy")
+						from, to = e.Instance+":"+file(remote, "down", size), filepath.Join(local, "down.copy")
 						check = to
 					}
 					b.SetBytes(size)
@@ -118,5 +125,6 @@ func BenchmarkParallel(b *testing.B) {
 		fmt.Fprintf(w, "%s\t%s\t%.2f\t%s\t\n", r.name, agent, r.mibps, x)
 	}
 	w.Flush()
-	fmt.Printf("\nssmscp over parallel sessions through the emulator to sshd, %d MiB per copy%s:\n%s\n", size>>20, note, sb.String())
+	fmt.Printf("\nssmscp over parallel sessions through the emulator to sshd, %s per copy paced like the real agent, %s unpaced%s:\n%s\n",
+		formatSize(pacedSize), formatSize(unpacedSize), note, sb.String())
 }
