@@ -195,10 +195,15 @@ func (r *relay) serve(s side, tr protocol.Transport) {
 // port and shell plugins read only while the data channel is not paused:
 // agent session/plugins/port IsActive). The first start goes with the
 // first client; an agent that reconnects while paused (again, when
-// reattached is set) is told again. The frames carry no payload: the
-// agent's handler reads none (session/datachannel
-// handlePausePublicationMessage) and its Validate wants only HeaderLength,
-// MessageType and CreatedDate, which every frame the gateway makes has.
+// reattached is set) is told again. What the service puts in these frames
+// is not known, and the agent's handler reads nothing of them (agent
+// session/datachannel handlePausePublicationMessage), but they cannot be
+// empty: the agent's decoder reads PayloadLength with a bounds check that
+// is one byte too strict (session/contracts/agentmessage.go getInteger
+// wants offset+4 <= len-1), so a frame that ends at PayloadLength makes
+// amazon-ssm-agent 3.3 log "getInteger failed: Offset is invalid." each
+// time, as it did behind this gateway. The frames carry an empty JSON
+// object (publicationControl).
 // Attaches and detaches race; the mutex and a fresh look at the links
 // make the last frame sent match the last state.
 func (r *relay) syncAgentPublication(reattached bool) {
@@ -219,7 +224,14 @@ func (r *relay) syncAgentPublication(reattached bool) {
 	if client {
 		t = protocol.TypeStartPublication
 	}
-	r.sendTo(sideAgent, &protocol.Message{Type: t})
+	r.sendTo(sideAgent, publicationControl(t))
+}
+
+// publicationControl is a start_publication or pause_publication frame
+// for the agent, with the one-or-more payload bytes its decoder needs
+// (syncAgentPublication).
+func publicationControl(t string) *protocol.Message {
+	return &protocol.Message{Type: t, Payload: []byte("{}")}
 }
 
 // finalWord is how the agent ended a session whose client had not come
