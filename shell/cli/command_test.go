@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ssmssh/ssmssh/ssmclient"
 	"github.com/ssmssh/ssmssh/ssmtest"
 )
 
@@ -65,5 +66,37 @@ func TestNonInteractiveOldAgent(t *testing.T) {
 	r := run(t, nil, "-T", ssmtest.InstanceAmazonLinux, "--", "sh", "-c", `'echo out; echo err >&2; exit 3'`)
 	if r.code != 0 || !strings.Contains(r.stdout, "out") || !strings.Contains(r.stdout, "err") || !strings.Contains(r.stderr, "3.1.1446.0, older than 3.1.1511.0") {
 		t.Fatalf("exit %d, stdout %q; stderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestDocumentParameters: --document-name with the JSON --parameters the
+// AWS CLI takes; a usage error for a command given twice.
+func TestDocumentParameters(t *testing.T) {
+	newEnv(t, ssmtest.Options{})
+	r := run(t, nil, "-q", "-T", "--document-name", ssmclient.DocumentNonInteractiveCommand,
+		"--parameters", `{"command":["sh -c 'echo doc-out; exit 4'"],"separateOutputStream":["true"]}`, ssmtest.InstanceAmazonLinux)
+	if r.code != 4 || r.stdout != "doc-out\n" {
+		t.Fatalf("exit %d, stdout %q; stderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	r = run(t, nil, "--parameters", "command=uptime", "--document-name", ssmclient.DocumentInteractiveCommand, ssmtest.InstanceAmazonLinux, "--", "id")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "given twice") {
+		t.Fatalf("exit %d; stderr:\n%s", r.code, r.stderr)
+	}
+	r = run(t, nil, "--parameters", "a=[1", ssmtest.InstanceAmazonLinux)
+	if r.code != exitUsage || !strings.Contains(r.stderr, "ssmsession: --parameters: expected") {
+		t.Fatalf("exit %d; stderr:\n%s", r.code, r.stderr)
+	}
+}
+
+func TestParseEscape(t *testing.T) {
+	for in, want := range map[string]int{"~": '~', "none": -1, "^]": 0x1d, "^a": 1, "%": '%'} {
+		if got, err := parseEscape(in); err != nil || got != want {
+			t.Errorf("%q: %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "ab", "^1", "é"} {
+		if _, err := parseEscape(in); err == nil {
+			t.Errorf("%q accepted", in)
+		}
 	}
 }
