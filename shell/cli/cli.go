@@ -32,6 +32,9 @@ session-manager-plugin):
     ssmsession i-0123456789abcdef0                  a shell
     ssmsession web-1 -- sudo systemctl status nginx an interactive command (PTY)
     ssmsession -T web-1 -- test -f /etc/motd        a command without PTY; its exit status is ours
+    ssmsession -L 8080:80 web-1                     localhost:8080 to the instance's port 80
+    ssmsession -L 5432:db.internal:5432 web-1       to a host the instance reaches
+    ssmsession -D 1080 web-1                        a SOCKS5 proxy; names resolved by the instance
 
 target is an instance id (i-…, mi-…), ecs:<cluster>_<task>_<container-runtime-id>,
 or a Name tag, private DNS name or private IP that EC2 resolves. The command
