@@ -12,8 +12,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,7 +20,6 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/ssmssh/ssmssh/protocol"
 	"github.com/ssmssh/ssmssh/ssmclient"
 	"github.com/ssmssh/ssmssh/ssmtest"
 )
@@ -102,7 +99,7 @@ func demo(ctx context.Context, args []string, stdio IO) error {
 	d.step("ssmscp round trip, SFTP up and legacy scp (-O) down, with checksums", d.ssmscp)
 	d.step("ssmsftp -b: a batch of mkdir, put, ls, rename, get", d.ssmsftp)
 	d.step("ssmsession: a shell fed from a pipe, and a command's exit status (-T)", d.ssmsession)
-	d.step("Port forwarding (AWS-StartPortForwardingSession, smux): three HTTP requests at once", d.portForward)
+	d.step("ssmsession -L and -D: a tunnel (AWS-StartPortForwardingSession, smux) and a SOCKS5 proxy", d.tunnel)
 	d.step("A clear error for an instance whose agent is offline", d.offline)
 
 	closeErr := d.s.Close()
@@ -347,66 +344,6 @@ func (d *demoRun) roundTrip(name, by string, up, down func(from, to string) erro
 		return errors.New("checksums differ")
 	}
 	fmt.Fprintf(d.out, "    %d MiB moved%s in %v\n", 2*d.payload>>20, by, elapsed.Round(time.Millisecond))
-	return nil
-}
-
-func (d *demoRun) portForward() error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "hello from port 8080 of the instance, path %s", r.URL.Path)
-	}), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
-	target := ssmtest.InstanceUbuntu
-	if err := d.s.Fleet().SetPort(target, "8080", ln.Addr().String()); err != nil {
-		return err
-	}
-	c, err := d.client()
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(d.out, "    StartSession(%s, AWS-StartPortForwardingSession, portNumber=8080) → smux\n", target)
-	sess, err := c.StartSession(d.ctx, ssmclient.StartInput{
-		Target: target, DocumentName: ssmclient.DocumentPortForwarding,
-		Parameters: map[string][]string{"portNumber": {"8080"}, "localPortNumber": {"0"}},
-		OnFlag:     protocol.MuxFlagHandler(nil),
-	})
-	if err != nil {
-		return err
-	}
-	defer sess.Close()
-	mux, err := protocol.NewMuxClient(sess, sess.Handshake.AgentVersion)
-	if err != nil {
-		return err
-	}
-	defer mux.Close()
-	client := &http.Client{Transport: &http.Transport{
-		DialContext:       func(context.Context, string, string) (net.Conn, error) { return mux.OpenStream() },
-		DisableKeepAlives: true,
-	}, Timeout: 30 * time.Second}
-	results := make(chan string, 3)
-	for i := range 3 {
-		go func() {
-			resp, err := client.Get(fmt.Sprintf("http://instance:8080/request-%d", i))
-			if err != nil {
-				results <- "error: " + err.Error()
-				return
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			results <- string(body)
-		}()
-	}
-	for range 3 {
-		r := <-results
-		fmt.Fprintf(d.out, "    | %s\n", r)
-		if strings.HasPrefix(r, "error: ") {
-			return errors.New(r)
-		}
-	}
 	return nil
 }
 

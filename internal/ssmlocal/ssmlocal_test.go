@@ -46,7 +46,8 @@ func TestDemo(t *testing.T) {
 	for _, want := range []string{"hello from Linux", "hello over ssmproxy", "remote exit status 3",
 		"resolved by name", "path /request-0", "is not connected to Session Manager",
 		"hello from ssmssh", "ssmssh: default user ubuntu", "remote exit status 7", "16 MiB moved by ssmscp", "came back intact",
-		"hello from a Session Manager shell", "remote exit status 3 came back through ssmsession"} {
+		"hello from a Session Manager shell", "remote exit status 3 came back through ssmsession",
+		"Waiting for connections...", "hello from intranet.internal, path /", "ssmsession interrupted: exit 0"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q", want)
 		}
