@@ -14,7 +14,9 @@ import (
 	"github.com/ssmssh/ssmssh/ssmtest"
 )
 
-// transferSize is what the scp tests move each way.
+// transferSize is what the scp tests move each way, through the unpaced
+// emulator (e2etest's default): at the real agent's pace it would take
+// more than a minute.
 const transferSize = 64 << 20
 
 // scpCmd returns the real scp through ssmproxy with args after the

@@ -49,6 +49,12 @@
 // platform are live, from the control channels the gateway has open
 // (agentstatus.go).
 //
+// The built-in agents pace what they send to clients as amazon-ssm-agent
+// does (Options.AgentPace = RealAgentPace: 1 KiB reads, 1 ms after each,
+// about 1 MB/s per session; see agent.Pace for the sources) or, by
+// default, not at all, so that bulk tests stay fast. Figures meant to
+// predict what users see (benchmarks, ssmlocal) use the real pace.
+//
 // Production code never imports this package.
 //
 // Facts the emulator follows that PROTOCOL.md does not spell out:

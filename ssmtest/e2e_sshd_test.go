@@ -18,7 +18,9 @@ import (
 	"github.com/ssmssh/ssmssh/ssmtest"
 )
 
-// transferSize is what TestEndToEndOpenSSH moves each way.
+// transferSize is what TestEndToEndOpenSSH moves each way, through the
+// unpaced emulator (Options.AgentPace left zero): at the real agent's pace
+// it would take more than a minute.
 const transferSize = 64 << 20
 
 // TestEndToEndOpenSSH runs the whole stack against a real OpenSSH sshd:

@@ -19,6 +19,8 @@ import (
 // Options configure Start.
 type Options struct {
 	// Emulator configures the emulator; Logf defaults to the Env's Log.
+	// Its agents are unpaced unless Emulator.AgentPace says otherwise
+	// (benchmarks pace per run, see BenchPaces), so bulk tests stay fast.
 	Emulator ssmtest.Options
 	// Sshd configures the daemon.
 	Sshd sshdtest.Options
