@@ -27,8 +27,16 @@ import (
 // (an upload whose connections are all lost).
 
 const (
-	// rangeSize is the unit of work of a lane.
+	// rangeSize is the most a lane's unit of work holds.
 	rangeSize = 2 << 20
+	// minRangeSize is the least a range holds (a file's last excepted):
+	// 16 SFTP requests.
+	minRangeSize = 512 << 10
+	// rangesPerLane is how many ranges of a large file each lane of a
+	// full pool gets at least, below rangeSize: at the real agent's pace
+	// a 2 MiB range takes seconds, and lanes that joined late or ran slow
+	// are evened out at the end only within one range's time.
+	rangesPerLane = 4
 	// tailSize is the most a file's last range holds: one SFTP request
 	// (pkg/sftp's default packet).
 	tailSize = 32 << 10
@@ -76,11 +84,20 @@ type job struct {
 	redo              []span // ranges given back by lost connections
 	busy              int    // ranges being copied
 	left              int64  // bytes not yet copied
+	chunk             int64  // the size of its ranges (rangeFor)
 	tailOut           bool   // the tail range was handed out
 	done              bool   // finished or failed
 }
 
 type span struct{ off, n int64 }
+
+// rangeFor is the size of the ranges of a file of size bytes copied over
+// up to sessions connections: rangesPerLane ranges for each lane, in
+// whole SFTP requests, within minRangeSize and rangeSize.
+func rangeFor(size int64, sessions int) int64 {
+	r := size / int64(max(1, sessions)*lanesPerConn*rangesPerLane) &^ (tailSize - 1)
+	return min(rangeSize, max(minRangeSize, r))
+}
 
 // tail is where the file's last range begins.
 func (j *job) tail() int64 { return max(0, j.size-tailSize) }
@@ -198,6 +215,7 @@ func (p *pool) add(j *job) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	j.left = j.size
+	j.chunk = rangeFor(j.size, p.o.Sessions)
 	p.jobs = append(p.jobs, j)
 	p.waiting += j.size
 	p.grow()
@@ -315,7 +333,7 @@ func (p *pool) take(j *job) *task {
 		j.busy++
 		return &task{j: j, span: s}
 	case j.next < j.tail():
-		n := min(int64(rangeSize), j.tail()-j.next)
+		n := min(j.chunk, j.tail()-j.next)
 		s := span{j.next, n}
 		j.next += n
 		p.waiting -= n
