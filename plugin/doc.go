@@ -20,6 +20,10 @@
 //     its exit status as the plugin's (AWS's plugin always exits 0). The
 //     "Starting session" and "Exiting session" lines go to stderr, so that
 //     stdout is the command's alone.
+//   - port forwarding (LocalPortForwarding): a loopback listener on
+//     localPortNumber through forward.Listen with the session it was
+//     handed (smux streams on agents that have them), AWS's lines on
+//     stdout; the plugin ends with that session.
 //
 // Resume after a dropped websocket, in both directions, comes with
 // ssmclient's session; so do KMS calls that honour the endpoint settings.

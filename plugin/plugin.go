@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
+	"github.com/ssmssh/ssmssh/forward"
 	"github.com/ssmssh/ssmssh/protocol"
 	"github.com/ssmssh/ssmssh/proxy"
 	"github.com/ssmssh/ssmssh/ssmclient"
@@ -107,9 +108,13 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		}
 	}
 	stderr := &lockedWriter{w: cfg.Stderr}
-	sess, err := client.OpenSession(ctx, a.Response, ssmclient.StartInput{
-		Target: a.Request.Target, Stderr: stderr, Logf: logf,
-	})
+	in := ssmclient.StartInput{Target: a.Request.Target, Stderr: stderr, Logf: logf}
+	var out *forward.Printer
+	if isPortForwarding(a.Request) {
+		out = forward.NewPrinter(cfg.Stdout)
+		in.OnFlag = forward.FlagHandler(out, logf)
+	}
+	sess, err := client.OpenSession(ctx, a.Response, in)
 	if err != nil {
 		return res, err
 	}
@@ -122,6 +127,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return res, proxy.Serve(ctx, sess, &proxy.Stdio{In: cfg.Stdin, Out: cfg.Stdout}, logf)
 	case KindCommand:
 		return runCommand(ctx, sess, cfg, stderr, res)
+	case KindPortForwarding:
+		if out == nil {
+			out = forward.NewPrinter(cfg.Stdout)
+		}
+		return res, runPort(ctx, sess, cfg, out, logf)
 	}
 	sess.Close()
 	return res, fmt.Errorf("plugin: %v sessions are not supported yet", res.Kind)
