@@ -44,9 +44,7 @@ func TestNonInteractiveCommand(t *testing.T) {
 // refused, naming the agent's version and the one needed.
 func TestAgentTooOld(t *testing.T) {
 	e := newEnv(t, ssmtest.Options{})
-	if err := e.s.Fleet().Update(ssmtest.InstanceAmazonLinux, func(in *ssmtest.Instance) { in.AgentVersion = "2.3.539.0" }); err != nil {
-		t.Fatal(err)
-	}
+	e.setAgentVersion(t, ssmtest.InstanceAmazonLinux, "2.3.539.0")
 	r := run(t, nil, ssmtest.InstanceAmazonLinux, "--", "uptime")
 	if r.code != ExitFailure || !strings.Contains(r.stderr, "version 2.3.539.0") || !strings.Contains(r.stderr, "2.3.668.0 or later") {
 		t.Fatalf("exit %d; stderr:\n%s", r.code, r.stderr)
@@ -60,9 +58,7 @@ func TestAgentTooOld(t *testing.T) {
 // but cannot separate their streams runs the command merged, saying so.
 func TestNonInteractiveOldAgent(t *testing.T) {
 	e := newEnv(t, ssmtest.Options{})
-	if err := e.s.Fleet().Update(ssmtest.InstanceAmazonLinux, func(in *ssmtest.Instance) { in.AgentVersion = "3.1.1446.0" }); err != nil {
-		t.Fatal(err)
-	}
+	e.setAgentVersion(t, ssmtest.InstanceAmazonLinux, "3.1.1446.0")
 	r := run(t, nil, "-T", ssmtest.InstanceAmazonLinux, "--", "sh", "-c", `'echo out; echo err >&2; exit 3'`)
 	if r.code != 0 || !strings.Contains(r.stdout, "out") || !strings.Contains(r.stdout, "err") || !strings.Contains(r.stderr, "3.1.1446.0, older than 3.1.1511.0") {
 		t.Fatalf("exit %d, stdout %q; stderr:\n%s", r.code, r.stdout, r.stderr)

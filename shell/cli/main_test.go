@@ -8,9 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/creack/pty"
 
 	"github.com/ssmssh/ssmssh/internal/e2etest"
+	"github.com/ssmssh/ssmssh/ssmclient"
 	"github.com/ssmssh/ssmssh/ssmtest"
 )
 
@@ -40,6 +44,40 @@ func newEnv(t *testing.T, opts ssmtest.Options) *env {
 		t.Setenv(k, v)
 	}
 	return &env{s: s}
+}
+
+// setAgentVersion restarts id's built-in agent as version v and waits
+// until DescribeInstanceInformation reports it.
+func (e *env) setAgentVersion(t *testing.T, id, v string) {
+	t.Helper()
+	if err := e.s.Fleet().Update(id, func(in *ssmtest.Instance) { in.AgentVersion = v }); err != nil {
+		t.Fatal(err)
+	}
+	e.s.StopAgent(id)
+	if err := e.s.StartAgent(id); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := e.s.AWSConfig(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := ssmclient.NewClientFromConfig(cfg)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		info, err := client.SSM.DescribeInstanceInformation(t.Context(), &ssm.DescribeInstanceInformationInput{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, in := range info.InstanceInformationList {
+			if aws.ToString(in.InstanceId) == id && aws.ToString(in.AgentVersion) == v && in.PingStatus == types.PingStatusOnline {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s's agent never reported version %s online", id, v)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // result is what one ssmsession run gave.
