@@ -61,7 +61,7 @@ func (s *Server) startBuiltins() error {
 		return nil
 	}
 	builtin := func(in *Instance) bool {
-		return in.State == StateRunning && in.PingStatus == PingOnline && !in.ExternalAgent
+		return in.State == StateRunning && in.PingStatus == PingOnline && !in.ExternalAgent && !in.Unmanaged
 	}
 	machines := append(s.fleet.Instances(), s.fleet.Containers()...)
 	for _, in := range machines {

@@ -81,6 +81,11 @@ type Instance struct {
 	// built-in agent starts for it, its ports are whatever that agent
 	// reaches, and it is Online only while that agent is connected.
 	ExternalAgent bool `json:"ExternalAgent,omitempty"`
+	// Unmanaged makes an EC2 instance unknown to SSM, as one whose agent
+	// never registered (no agent, no instance profile, no route to the
+	// SSM endpoints): DescribeInstanceInformation does not list it,
+	// StartSession answers TargetNotConnected, and no built-in agent runs.
+	Unmanaged bool `json:"Unmanaged,omitempty"`
 }
 
 // Image is the AMI an instance was launched from.

@@ -78,7 +78,7 @@ func (s *Server) ssmStartSession(c *call, in *startSessionInput) (any, error) {
 		return nil, err
 	}
 	inst, ok := s.fleet.Instance(in.Target)
-	if !ok || inst.State != StateRunning || inst.PingStatus != PingOnline || c.faults.AgentOffline[in.Target] || s.faultsSet.takeStartRefusal() {
+	if !ok || inst.State != StateRunning || inst.PingStatus != PingOnline || inst.Unmanaged || c.faults.AgentOffline[in.Target] || s.faultsSet.takeStartRefusal() {
 		return nil, errTargetNotConnected(in.Target)
 	}
 	sess := &Session{
@@ -288,6 +288,9 @@ func (s *Server) ssmDescribeInstanceInformation(c *call, in *describeInstanceInf
 	}
 	var list []instanceInformationJSON
 	for _, inst := range s.fleet.Instances() {
+		if inst.Unmanaged {
+			continue
+		}
 		info := s.instanceInformation(&inst, c.now)
 		ok := true
 		for _, f := range filters {
