@@ -115,10 +115,14 @@ func Diagnose(err error, region string) (Finding, bool) {
 	case ssmclient.CodeTargetNotConnected:
 		f.Check = CheckManaged
 	case ssmclient.CodeAccessDenied:
-		if !strings.HasPrefix(ce.Op, "SSM StartSession") && !strings.HasPrefix(ce.Op, "KMS") {
+		switch {
+		case strings.HasPrefix(ce.Op, "SSM StartSession"), strings.HasPrefix(ce.Op, "KMS"):
+			f.Check = CheckIAM
+		case strings.HasPrefix(ce.Op, "EC2 DescribeInstances"):
+			f.Check = CheckTarget
+		default:
 			return Finding{}, false
 		}
-		f.Check = CheckIAM
 	case ssmclient.CodeKMSKeyNotFound:
 		f.Check = CheckPreferences
 	default:
