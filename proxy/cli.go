@@ -101,7 +101,7 @@ func (c *CLI) Main(ctx context.Context, args []string) int {
 		if v := p["portNumber"]; len(v) > 0 {
 			port = v[0]
 		}
-		fmt.Fprintf(c.Stderr, "ssmproxy: %s\n", userMessage(err, port))
+		fmt.Fprintf(c.Stderr, "ssmproxy: %s\n", withDoctor(userMessage(err, port), err, cfg.Host))
 		return 1
 	}
 	return 0

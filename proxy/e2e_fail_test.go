@@ -65,13 +65,19 @@ type failureCase struct {
 	// varies says that the line differs from run to run (it quotes a
 	// request id), so ssh's copy is checked against want only.
 	varies bool
+	// doctor says that the cause is one `ssmssh doctor` names: the line
+	// ends with "; run `ssmssh doctor <host>` for details".
+	doctor bool
 }
 
 func fixed(s string) func(*e2etest.Env) string { return func(*e2etest.Env) string { return s } }
 
 const (
-	twinA = "i-0f0f0f0f0f0f00001"
-	twinB = "i-0f0f0f0f0f0f00002"
+	twinA      = "i-0f0f0f0f0f0f00001"
+	twinB      = "i-0f0f0f0f0f0f00002"
+	terminated = "i-0f0f0f0f0f0f00003"
+	unmanaged  = "i-0f0f0f0f0f0f00004"
+	oldAgent   = "i-0f0f0f0f0f0f00005"
 )
 
 // handshakeTimeout is the agents' handshake timeout in TestFailureMessages.
@@ -79,15 +85,15 @@ const handshakeTimeout = 500 * time.Millisecond
 
 var failureCases = []failureCase{
 	{
-		name: "unknown instance", host: "i-0123456789abcdef0",
+		name: "unknown instance", doctor: true, host: "i-0123456789abcdef0",
 		want: fixed("SSM StartSession: there is no instance i-0123456789abcdef0 in us-east-1: check the instance id, --region and --profile"),
 	},
 	{
-		name: "stopped instance", host: ssmtest.InstanceSUSE,
+		name: "stopped instance", doctor: true, host: ssmtest.InstanceSUSE,
 		want: fixed("SSM StartSession: " + ssmtest.InstanceSUSE + " is stopped, not running: start it, then retry"),
 	},
 	{
-		name:  "agent offline",
+		name: "agent offline", doctor: true,
 		setup: func(t *testing.T, e *e2etest.Env) { e.Server.Faults().AgentOffline(e.Instance, true) },
 		undo:  func(t *testing.T, e *e2etest.Env) { e.Server.Faults().AgentOffline(e.Instance, false) },
 		want: func(e *e2etest.Env) string {
@@ -95,21 +101,21 @@ var failureCases = []failureCase{
 		},
 	},
 	{
-		name: "agent connection lost", host: ssmtest.InstanceRHEL,
+		name: "agent connection lost", doctor: true, host: ssmtest.InstanceRHEL,
 		want: fixed("SSM StartSession: " + ssmtest.InstanceRHEL + " is running but its SSM agent is not connected to Session Manager: check that the agent runs, that the instance profile allows Session Manager (AmazonSSMManagedInstanceCore) and that the instance reaches the ssm and ssmmessages endpoints"),
 	},
 	{
-		name: "managed node offline", host: "mi-0123456789abcdef0",
+		name: "managed node offline", doctor: true, host: "mi-0123456789abcdef0",
 		want: fixed("SSM StartSession: mi-0123456789abcdef0 is not connected to Session Manager: the instance is stopped, its SSM agent is offline, or the id is wrong (check `aws ssm describe-instance-information`)"),
 	},
 	{
-		name:  "StartSession denied",
+		name: "StartSession denied", doctor: true,
 		setup: func(t *testing.T, e *e2etest.Env) { e.Server.Faults().APIAccessDenied("ssm:StartSession", true) },
 		undo:  func(t *testing.T, e *e2etest.Env) { e.Server.Faults().APIAccessDenied("ssm:StartSession", false) },
 		want:  fixed("SSM StartSession: not allowed to start a session: the IAM policy must allow ssm:StartSession on the instance and on the session document (AWS says: "), prefix: true,
 	},
 	{
-		name: "handshake never answered",
+		name: "handshake never answered", doctor: true,
 		setup: func(t *testing.T, e *e2etest.Env) {
 			e.Server.Faults().Set(func(f *ssmtest.FaultSet) { f.HandshakeNeverAnswered = true })
 		},
@@ -117,6 +123,18 @@ var failureCases = []failureCase{
 			e.Server.Faults().Set(func(f *ssmtest.FaultSet) { f.HandshakeNeverAnswered = false })
 		},
 		want: fixed("the session ended: Handshake timed out. Please ensure that you have the latest version of the session manager plugin. (the instance's SSM agent did not get ssmproxy's handshake answer in time; ssmproxy needs no session-manager-plugin: retry, and run ssmproxy -v if it persists)"),
+	},
+	{
+		name: "terminated instance", host: terminated, doctor: true,
+		want: fixed("SSM StartSession: " + terminated + " has been terminated"),
+	},
+	{
+		name: "instance not managed", host: unmanaged, doctor: true,
+		want: fixed("SSM StartSession: " + unmanaged + " is running but its SSM agent is not connected to Session Manager: check that the agent runs, that the instance profile allows Session Manager (AmazonSSMManagedInstanceCore) and that the instance reaches the ssm and ssmmessages endpoints"),
+	},
+	{
+		name: "agent too old", host: oldAgent, doctor: true,
+		want: fixed("the session ended: Plugin with name Port is not supported by this version of ssm agent, please update to latest version. Step name: Port"),
 	},
 	{
 		name: "nothing listens on the port",
@@ -134,21 +152,21 @@ var failureCases = []failureCase{
 		prefix: true,
 	},
 	{
-		name: "unknown name", host: "no-such-host.ssm",
+		name: "unknown name", doctor: true, host: "no-such-host.ssm",
 		want: fixed(`no running EC2 instance has Name tag, private DNS name or private IP "no-such-host"`),
 	},
 	{
-		name: "ambiguous name", host: "twin.ssm",
+		name: "ambiguous name", doctor: true, host: "twin.ssm",
 		want: fixed(`"twin" matches 2 running instances, use an instance id: ` +
 			twinA + ` (twin, 10.0.9.1, running), ` + twinB + ` (twin, 10.0.9.2, running)`),
 	},
 	{
-		name: "name of a stopped instance", host: "batch-suse.ssm",
+		name: "name of a stopped instance", doctor: true, host: "batch-suse.ssm",
 		want: fixed(`no running EC2 instance has Name tag, private DNS name or private IP "batch-suse"; matching but not running: ` +
 			ssmtest.InstanceSUSE + ` (batch-suse, 10.0.1.15, stopped)`),
 	},
 	{
-		name: "name lookup denied", host: "web-al2023.ssm",
+		name: "name lookup denied", doctor: true, host: "web-al2023.ssm",
 		setup: func(t *testing.T, e *e2etest.Env) { e.Server.Faults().APIAccessDenied("ec2:DescribeInstances", true) },
 		undo:  func(t *testing.T, e *e2etest.Env) { e.Server.Faults().APIAccessDenied("ec2:DescribeInstances", false) },
 		want:  fixed(`EC2 DescribeInstances: not allowed to look "web-al2023.ssm" up by name: the IAM policy must allow ec2:DescribeInstances, or use the instance id`),
@@ -158,7 +176,7 @@ var failureCases = []failureCase{
 		want: fixed(`invalid ECS target "ecs:just-a-cluster": `), prefix: true,
 	},
 	{
-		name: "no credentials",
+		name: "no credentials", doctor: true,
 		env: func(e *e2etest.Env) []string {
 			return without(e.Environ(), "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 		},
@@ -175,7 +193,7 @@ var failureCases = []failureCase{
 		prefix: true, varies: true,
 	},
 	{
-		name:  "expired credentials",
+		name: "expired credentials", doctor: true,
 		setup: func(t *testing.T, e *e2etest.Env) { e.Server.Faults().ExpireCredentials(ssmtest.FakeAccessKeyID, true) },
 		undo: func(t *testing.T, e *e2etest.Env) {
 			e.Server.Faults().ExpireCredentials(ssmtest.FakeAccessKeyID, false)
@@ -209,10 +227,16 @@ func TestFailureMessages(t *testing.T) {
 	for _, in := range []ssmtest.Instance{
 		{InstanceID: twinA, Name: "twin", PrivateIP: "10.0.9.1"},
 		{InstanceID: twinB, Name: "twin", PrivateIP: "10.0.9.2"},
+		{InstanceID: terminated, State: "terminated"},
+		{InstanceID: unmanaged, Unmanaged: true},
+		{InstanceID: oldAgent, AgentVersion: "2.3.612.0", Ports: map[string]string{"22": e.Sshd.Addr}},
 	} {
 		if err := e.Server.Fleet().Add(in); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := e.Server.StartAgent(oldAgent); err != nil {
+		t.Fatal(err)
 	}
 	for _, c := range failureCases {
 		t.Run(strings.ReplaceAll(c.name, " ", "-"), func(t *testing.T) {
@@ -231,6 +255,10 @@ func TestFailureMessages(t *testing.T) {
 				env = c.env(e)
 			}
 			want := "ssmproxy: " + c.want(e)
+			suffix := ""
+			if c.doctor {
+				suffix = "; run `ssmssh doctor " + host + "` for details"
+			}
 
 			r := runProxy(t, e, env, host, "22")
 			line, ok := strings.CutSuffix(r.stderr, "\n")
@@ -241,8 +269,10 @@ func TestFailureMessages(t *testing.T) {
 				t.Errorf("ssmproxy wrote %q to stdout, which belongs to ssh", r.stdout)
 			case !ok || strings.Contains(line, "\n"):
 				t.Errorf("stderr is not one line: %q", r.stderr)
-			case c.prefix && !strings.HasPrefix(line, want), !c.prefix && line != want:
-				t.Errorf("stderr:\n%s\nwant:\n%s", line, want)
+			case c.prefix && (!strings.HasPrefix(line, want) || !strings.HasSuffix(line, suffix)), !c.prefix && line != want+suffix:
+				t.Errorf("stderr:\n%s\nwant:\n%s…%s", line, want, suffix)
+			case !c.doctor && strings.Contains(line, "ssmssh doctor"):
+				t.Errorf("stderr sends the user to ssmssh doctor for a cause it does not name:\n%s", line)
 			}
 
 			// The same through ssh: the line is what the user reads.

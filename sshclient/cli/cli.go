@@ -11,6 +11,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/ssmssh/ssmssh/doctor"
+	doctorcli "github.com/ssmssh/ssmssh/doctor/cli"
 	"github.com/ssmssh/ssmssh/internal/tty"
 	"github.com/ssmssh/ssmssh/sshclient"
 	"github.com/ssmssh/ssmssh/ssmclient"
@@ -48,6 +50,10 @@ type options struct {
 // exit status: the remote command's, 255 when there is none (connection
 // errors), 2 for usage errors.
 func (c *SSH) Main(ctx context.Context, args []string) int {
+	if len(args) > 0 && args[0] == "doctor" {
+		d := doctorcli.Doctor{Program: "ssmssh", Stdout: c.Stdout, Stderr: c.Stderr, SSHByDefault: true}
+		return d.Main(ctx, args[1:])
+	}
 	o, code, ok := c.parse(args)
 	if !ok {
 		return code
@@ -59,7 +65,7 @@ func (c *SSH) Main(ctx context.Context, args []string) int {
 	}
 	client, cfg, err := conn.Dial(ctx)
 	if err != nil {
-		Report(c.Stderr, "ssmssh", err)
+		ReportTarget(c.Stderr, "ssmssh", doctorTarget(o.destination), err)
 		return sshclient.ExitConnectionError
 	}
 	defer client.Close()
@@ -70,7 +76,7 @@ func (c *SSH) Main(ctx context.Context, args []string) int {
 	case errors.As(err, &exit) && exit.Signal() == "":
 		// The remote command's own status: nothing to say.
 	default:
-		Report(c.Stderr, "ssmssh", err)
+		ReportTarget(c.Stderr, "ssmssh", doctorTarget(o.destination), err)
 	}
 	return code
 }
@@ -130,6 +136,23 @@ func Report(w io.Writer, program string, err error) {
 		return
 	}
 	fmt.Fprintf(w, "%s: %s\n", program, UserMessage(err))
+}
+
+// ReportTarget is Report for a connection to target: for the causes
+// ssmssh doctor names (doctor.Diagnose) the line ends with "run `ssmssh
+// doctor <target>` for details".
+func ReportTarget(w io.Writer, program, target string, err error) {
+	var changed *sshclient.HostKeyChangedError
+	if _, ok := doctor.Diagnose(err, ""); !ok || errors.As(err, &changed) {
+		Report(w, program, err)
+		return
+	}
+	fmt.Fprintf(w, "%s: %s; %s\n", program, UserMessage(err), doctor.Suffix(target))
+}
+
+// doctorTarget is the host of an ssh destination ([user@]host).
+func doctorTarget(destination string) string {
+	return destination[strings.LastIndex(destination, "@")+1:]
 }
 
 // UserMessage is err on one line without the layers' package prefixes.

@@ -13,9 +13,11 @@ const usage = `usage: ssmssh [-i identity]... [-l user] [-p port] [-F configfile
               [-o Option=value]... [-L [bind:]port:host:hostport]...
               [-N] [-t|-T] [-v] [-q] [--profile P] [--region R]
               [--instance-connect] [user@]target [command ...]
+       ssmssh doctor [--profile P] [--region R] [--document-name D] [--json] target
 
 ssh to an EC2 instance (instance id, Name tag, private DNS name or IP)
-over AWS Systems Manager Session Manager.
+over AWS Systems Manager Session Manager. "ssmssh doctor" checks why
+sessions to target fail.
 
 options:
 `
