@@ -58,6 +58,15 @@ func fleetWith(t *testing.T, extra ...ssmtest.Instance) *ssmtest.Fleet {
 	return f
 }
 
+// fleetChanged is the default fleet with one instance changed before the
+// emulator starts (and its agent with it).
+func fleetChanged(t *testing.T, id string, change func(*ssmtest.Instance)) *ssmtest.Fleet {
+	t.Helper()
+	f := ssmtest.DefaultFleet()
+	must(t, f.Update(id, change))
+	return f
+}
+
 func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
@@ -109,9 +118,7 @@ func TestCauses(t *testing.T) {
 		{name: "connection lost", target: ssmtest.InstanceRHEL, check: doctor.CheckManaged,
 			evidence: "ping ConnectionLost", fix: "systemctl status amazon-ssm-agent"},
 		{name: "agent too old", target: ssmtest.InstanceDebian, ssh: true, check: doctor.CheckManaged,
-			setup: func(t *testing.T, s *ssmtest.Server) {
-				must(t, s.Fleet().Update(ssmtest.InstanceDebian, func(in *ssmtest.Instance) { in.AgentVersion = "2.3.612.0" }))
-			},
+			opts:     ssmtest.Options{Fleet: fleetChanged(t, ssmtest.InstanceDebian, func(in *ssmtest.Instance) { in.AgentVersion = "2.3.612.0" })},
 			evidence: "AWS-StartSSHSession needs agent 2.3.672.0 or later", fix: "AWS-UpdateSSMAgent"},
 		{name: "StartSession denied", target: ssmtest.InstanceDebian, check: doctor.CheckIAM,
 			setup:    func(t *testing.T, s *ssmtest.Server) { s.Faults().APIAccessDenied("ssm:StartSession", true) },
