@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"github.com/ssmssh/ssmssh/doctor"
 	"github.com/ssmssh/ssmssh/ssmclient"
 )
 
@@ -43,3 +44,12 @@ func explainAgentText(output, port string) string {
 
 // explainResolve is [ssmclient.ExplainResolve].
 func explainResolve(host string, err error) error { return ssmclient.ExplainResolve(host, err) }
+
+// withDoctor ends msg, the line for err, with where to learn more when
+// err has a cause that `ssmssh doctor` names (doctor.Diagnose).
+func withDoctor(msg string, err error, host string) string {
+	if _, ok := doctor.Diagnose(err, ""); ok {
+		return msg + "; " + doctor.Suffix(host)
+	}
+	return msg
+}

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	doctorcli "github.com/ssmssh/ssmssh/doctor/cli"
 	"github.com/ssmssh/ssmssh/internal/version"
 	"github.com/ssmssh/ssmssh/shell"
 	"github.com/ssmssh/ssmssh/ssmclient"
@@ -78,6 +79,10 @@ type common struct {
 // ended normally, 255 for a failure (one line names it), 2 for usage
 // errors.
 func (c *CLI) Main(ctx context.Context, args []string) int {
+	if len(args) > 0 && args[0] == "doctor" {
+		d := doctorcli.Doctor{Program: "ssmsession", Stdout: c.Stdout, Stderr: c.Stderr}
+		return d.Main(ctx, args[1:])
+	}
 	if len(args) == 1 && (args[0] == "version" || args[0] == "--version") {
 		fmt.Fprintf(c.Stderr, "ssmsession %s\n", version.Version)
 		return 0

@@ -13,7 +13,6 @@ import (
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 
-	"github.com/ssmssh/ssmssh/doctor"
 	"github.com/ssmssh/ssmssh/sshclient"
 	"github.com/ssmssh/ssmssh/ssmclient"
 )
@@ -300,7 +299,7 @@ func (st *dialState) start(ctx context.Context) (*ssmclient.Session, error) {
 		Logf:         st.logf,
 	})
 	if err != nil {
-		return nil, doctor.RefineNotConnected(ctx, st.client.EC2, st.client.Config.Region, st.target, ssmclient.Explain(err))
+		return nil, ssmclient.DiagnoseNotConnected(ctx, st.client.EC2, st.client.Config.Region, st.target, ssmclient.Explain(err))
 	}
 	st.logf(st.prog+": session %s: StartSession, data channel and handshake in %s", sess.ID, ms(time.Since(t0)))
 	return sess, nil
