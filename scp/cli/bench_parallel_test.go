@@ -100,7 +100,7 @@ func BenchmarkParallel(b *testing.B) {
 		}
 	}
 	note := ""
-	if oneShot {
+	if oneShot && os.Getenv(parallelBenchSizeEnv) == "" {
 		note = " (-benchtime=1x: a small smoke run, too small for more than one session)"
 	}
 	base := map[string]float64{}
