@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/ssmssh/ssmssh/internal/iox"
 	"github.com/ssmssh/ssmssh/internal/version"
@@ -33,6 +34,10 @@ SSH server per instance), so every ssmssh tool runs with no AWS account:
 The built-in agents pace what they send as amazon-ssm-agent does (1 KiB
 reads, 1 ms after each: at most about 1 MB/s per session), so transfers
 take as long as they would through a real agent; --unpaced lifts that.
+The service's own events are on too: each client websocket is closed after
+an hour (clients must resume), and sessions end after 20 minutes without
+data; --publication-rate turns on the pause the service is reported to
+send a client sending over 1000 messages a second.
 
 options:
 `
@@ -86,6 +91,10 @@ type flags struct {
 	kmsKey         string
 	allowUnsigned  bool
 	unpaced        bool
+	lifetime       time.Duration
+	pubRate        int
+	maxDuration    time.Duration
+	idleTimeout    time.Duration
 	verbose        bool
 	listen         string
 	proxy          bool
@@ -104,6 +113,14 @@ func newFlags(stdio IO) *flags {
 		"let the gateway accept requests without a valid SigV4 signature (for session-manager-plugin older than 1.2.764.0)")
 	f.fs.BoolVar(&f.unpaced, "unpaced", false,
 		"let the built-in agents send as fast as they can instead of at the real agent's pace (about 1 MB/s per session)")
+	f.fs.DurationVar(&f.lifetime, "websocket-lifetime", ssmtest.ServiceWebsocketLifetime,
+		"close each client data-channel websocket (code 1000) after this `long`, as the service does about hourly; clients must resume (0: never)")
+	f.fs.IntVar(&f.pubRate, "publication-rate", 0,
+		"pause a client that sends more than this many `messages` a second over 2 s (the service's reported limit is 1000; 0: no limit)")
+	f.fs.DurationVar(&f.idleTimeout, "idle-timeout", 20*time.Minute,
+		"end sessions without data for this `long` (the preferences' idleSessionTimeout; 0: never)")
+	f.fs.DurationVar(&f.maxDuration, "max-session-duration", 0,
+		"end sessions this `long` after they start (the preferences' maxSessionDuration; 0: never)")
 	f.fs.StringVar(&f.listen, "listen", "127.0.0.1:0",
 		"`address` to listen on (a fixed port lets an external agent's configuration name it)")
 	f.fs.BoolVar(&f.proxy, "proxy", true,
@@ -143,7 +160,17 @@ func DefaultStateDir() string {
 func (f *flags) options(stdio IO) (ssmtest.Options, error) {
 	opts := ssmtest.Options{KMSKeyID: f.kmsKey, HostKeyDir: filepath.Join(f.stateDir, "hostkeys"),
 		CADir: filepath.Join(f.stateDir, "ca"), AllowUnsignedGateway: f.allowUnsigned,
-		Addr: f.listen, DisableConnectProxy: !f.proxy, AgentPace: agentPace(f.unpaced)}
+		Addr: f.listen, DisableConnectProxy: !f.proxy, AgentPace: agentPace(f.unpaced),
+		IdleSessionTimeout: f.idleTimeout, MaxSessionDuration: f.maxDuration, Faults: &ssmtest.Faults{}}
+	if f.idleTimeout <= 0 {
+		opts.IdleSessionTimeout = -1
+	}
+	if f.lifetime < 0 || f.pubRate < 0 || f.maxDuration < 0 {
+		return opts, errors.New("ssmlocal: --websocket-lifetime, --publication-rate and --max-session-duration cannot be negative")
+	}
+	opts.Faults.Set(func(fs *ssmtest.FaultSet) {
+		fs.WebsocketLifetime, fs.PublicationRateLimit = f.lifetime, f.pubRate
+	})
 	if f.verbose {
 		opts.Logf = func(format string, args ...any) { fmt.Fprintf(stdio.Stderr, format+"\n", args...) }
 	}
@@ -192,6 +219,22 @@ func paceLine(p ssmtest.Pace) string {
 	}
 	return fmt.Sprintf("# Agents pace their output as amazon-ssm-agent does (%d-byte reads, %v after each: about 1 MB/s per session); --unpaced lifts it.\n",
 		p.ReadSize, p.Pause)
+}
+
+// limitsLine is the banner's line on the service's limits in force.
+func limitsLine(f *flags) string {
+	off := func(d time.Duration) string {
+		if d <= 0 {
+			return "never"
+		}
+		return d.String()
+	}
+	rate := "no publication rate limit"
+	if f.pubRate > 0 {
+		rate = fmt.Sprintf("clients paused above %d messages/s", f.pubRate)
+	}
+	return fmt.Sprintf("# Service limits: websockets closed after %s, idle sessions ended after %s, sessions ended after %s, %s.\n",
+		off(f.lifetime), off(f.idleTimeout), off(f.maxDuration), rate)
 }
 
 // collectPublicKeys writes the user's ~/.ssh/*.pub keys into an
@@ -245,6 +288,7 @@ func serve(ctx context.Context, args []string, stdio IO) error {
 	writeInstances(stdio.Stdout, s.Fleet())
 	writeAgentConfigs(stdio.Stdout, s, f.stateDir)
 	fmt.Fprint(stdio.Stdout, "\n"+paceLine(s.AgentPace()))
+	fmt.Fprint(stdio.Stdout, limitsLine(f))
 	fmt.Fprintf(stdio.Stdout, "# Built-in SSH servers accept the keys in %s. Ctrl-C stops ssmlocal.\n", opts.AuthorizedKeysFile)
 	<-ctx.Done()
 	return s.Close()

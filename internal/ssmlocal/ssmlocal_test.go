@@ -223,3 +223,47 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	defer s.mu.Unlock()
 	return s.w.Write(p)
 }
+
+// TestServiceLimitFlags: the service's hourly websocket close and idle
+// timeout are on by default, the publication rate limit and a maximum
+// duration on request, and each reaches the emulator's options.
+func TestServiceLimitFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args           []string
+		lifetime, idle time.Duration
+		maxDur         time.Duration
+		rate           int
+		banner         string
+	}{
+		{nil, ssmtest.ServiceWebsocketLifetime, 20 * time.Minute, 0, 0, "websockets closed after 1h0m0s, idle sessions ended after 20m0s, sessions ended after never, no publication rate limit"},
+		{[]string{"--websocket-lifetime", "0", "--idle-timeout", "0", "--max-session-duration", "2h", "--publication-rate", "1000"},
+			0, -1, 2 * time.Hour, 1000, "websockets closed after never, idle sessions ended after never, sessions ended after 2h0m0s, clients paused above 1000 messages/s"},
+	} {
+		dir := t.TempDir()
+		f := newFlags(IO{Stdout: io.Discard, Stderr: io.Discard})
+		args := append([]string{"--state-dir", dir, "--authorized-keys", filepath.Join(dir, "keys")}, tc.args...)
+		if err := f.fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		opts, err := f.options(IO{Stdout: io.Discard, Stderr: io.Discard})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := opts.Faults.Snapshot()
+		if got.WebsocketLifetime != tc.lifetime || got.PublicationRateLimit != tc.rate ||
+			opts.IdleSessionTimeout != tc.idle || opts.MaxSessionDuration != tc.maxDur {
+			t.Errorf("ssmlocal %v: lifetime %v rate %d idle %v max %v", tc.args, got.WebsocketLifetime,
+				got.PublicationRateLimit, opts.IdleSessionTimeout, opts.MaxSessionDuration)
+		}
+		if line := limitsLine(f); !strings.Contains(line, tc.banner) {
+			t.Errorf("ssmlocal %v: banner %q, want %q", tc.args, line, tc.banner)
+		}
+	}
+	f := newFlags(IO{Stdout: io.Discard, Stderr: io.Discard})
+	if err := f.fs.Parse([]string{"--publication-rate", "-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.options(IO{Stdout: io.Discard, Stderr: io.Discard}); err == nil {
+		t.Error("a negative --publication-rate was accepted")
+	}
+}
