@@ -20,6 +20,10 @@
 //     its exit status as the plugin's (AWS's plugin always exits 0). The
 //     "Starting session" and "Exiting session" lines go to stderr, so that
 //     stdout is the command's alone.
+//   - shells and interactive commands: the terminal through shell.Run
+//     (raw mode, window size, no escape character, as AWS's plugin has
+//     none); SIGINT, SIGQUIT and SIGTSTP, which the AWS CLI ignores and
+//     leaves to the plugin, reach the shell as Ctrl-C, Ctrl-\ and Ctrl-Z.
 //   - port forwarding (LocalPortForwarding): a loopback listener on
 //     localPortNumber through forward.Listen with the session it was
 //     handed (smux streams on agents that have them), AWS's lines on

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
@@ -68,6 +69,10 @@ type Config struct {
 	Stdin  io.ReadCloser
 	Stdout io.WriteCloser
 	Stderr io.Writer
+	// Signals are the user's SIGINT, SIGQUIT and SIGTSTP: a shell gets
+	// them as the control characters (shell.Options.Signals); for the
+	// other kinds SIGINT and SIGQUIT end the session. nil: none.
+	Signals <-chan os.Signal
 	// Getenv reads the environment (nil: os.Getenv).
 	Getenv func(string) string
 	// Logf receives diagnostics; nil discards them. Tokens are never
@@ -107,6 +112,14 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			return res, err
 		}
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var toShell chan os.Signal
+	var shellOn atomic.Bool
+	if cfg.Signals != nil {
+		toShell = make(chan os.Signal, 8)
+		go relaySignals(ctx, cfg.Signals, toShell, &shellOn, cancel)
+	}
 	stderr := &lockedWriter{w: cfg.Stderr}
 	in := ssmclient.StartInput{Target: a.Request.Target, Stderr: stderr, Logf: logf}
 	var out *forward.Printer
@@ -133,8 +146,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		}
 		return res, runPort(ctx, sess, cfg, out, logf)
 	}
-	sess.Close()
-	return res, fmt.Errorf("plugin: %v sessions are not supported yet", res.Kind)
+	shellOn.Store(true)
+	var sigs <-chan os.Signal
+	if toShell != nil {
+		sigs = toShell
+	}
+	return runShell(ctx, sess, cfg, sigs, res)
 }
 
 // NewClient loads the AWS configuration of a's profile and region, as the

@@ -30,6 +30,10 @@ type CLI struct {
 	Stdin  io.ReadCloser
 	Stdout io.WriteCloser
 	Stderr io.Writer
+	// Signals are the user's SIGINT, SIGQUIT and SIGTSTP (see
+	// plugin.Config.Signals): a shell gets them as Ctrl-C, Ctrl-\ and
+	// Ctrl-Z; nil: none.
+	Signals <-chan os.Signal
 	// Getenv and Unsetenv reach the environment (nil: os.Getenv,
 	// os.Unsetenv).
 	Getenv   func(string) string
@@ -75,7 +79,7 @@ func (c *CLI) Main(ctx context.Context, args []string) int {
 		}
 		return 0
 	}
-	cfg := plugin.Config{Args: a, Stdin: c.Stdin, Stdout: c.Stdout, Stderr: c.Stderr, Getenv: getenv}
+	cfg := plugin.Config{Args: a, Stdin: c.Stdin, Stdout: c.Stdout, Stderr: c.Stderr, Signals: c.Signals, Getenv: getenv}
 	if getenv(VerboseEnv) != "" {
 		cfg.Logf = func(format string, args ...any) {
 			fmt.Fprintf(c.Stderr, "session-manager-plugin: "+format+"\n", args...)
