@@ -37,8 +37,9 @@ session-manager-plugin):
     ssmsession -L 5432:db.internal:5432 web-1       to a host the instance reaches
     ssmsession -D 1080 web-1                        a SOCKS5 proxy; names resolved by the instance
 
-target is an instance id (i-…, mi-…), ecs:<cluster>_<task>_<container-runtime-id>,
-or a Name tag, private DNS name or private IP that EC2 resolves. The command
+target is an instance id (i-…, mi-…), an ECS container (ecs:<cluster>/<task>[/<container>]
+or ecs:<cluster>_<task>_<container-runtime-id>; shells (/bin/sh) and commands go
+through ECS ExecuteCommand, other documents through StartSession), or a Name tag, private DNS name or private IP that EC2 resolves. The command
 words are joined with spaces, as ssh joins them; the agent splits the command
 shell-style and runs it without a shell, so  -- 'sh -c "a; b"'  gets a shell.
 
@@ -168,6 +169,9 @@ func (c *CLI) Main(ctx context.Context, args []string) int {
 	}
 	s.Client = client
 	resolver := ssmclient.Resolver{API: client.EC2, Suffix: o.suffix}
+	if client.ECS != nil {
+		resolver.ECS = client.ECS
+	}
 	if s.Target, err = resolver.Resolve(ctx, targetName); err != nil {
 		return s.Fail(ssmclient.ExplainResolve(targetName, err))
 	}

@@ -107,16 +107,54 @@ func (s *Setup) Start(ctx context.Context, in ssmclient.StartInput) (*ssmclient.
 	if in.Reason == "" {
 		in.Reason = s.Reason
 	}
-	if err := s.Client.CheckAgent(ctx, s.Target, in.DocumentName, in.Parameters, s.Logf); err != nil {
-		return nil, err
-	}
-	sess, err := s.Client.StartSession(ctx, in)
-	if err != nil {
-		return nil, ssmclient.DiagnoseNotConnected(ctx, s.Client.EC2, s.Client.Config.Region, s.Target, err)
+	var sess *ssmclient.Session
+	var err error
+	if s.Target.Kind == ssmclient.KindECS && ecsExecutes(in.DocumentName) {
+		if sess, err = s.startECS(ctx, in); err != nil {
+			return nil, err
+		}
+	} else {
+		if err := s.Client.CheckAgent(ctx, s.Target, in.DocumentName, in.Parameters, s.Logf); err != nil {
+			return nil, err
+		}
+		sess, err = s.Client.StartSession(ctx, in)
+		if err != nil {
+			return nil, ssmclient.DiagnoseNotConnected(ctx, s.Client.EC2, s.Client.Config.Region, s.Target, err)
+		}
 	}
 	s.started.Store(true)
 	s.Say("Starting session with SessionId: %s", sess.ID)
 	return sess, nil
+}
+
+// ecsShell is what a shell in an ECS container runs: ECS ExecuteCommand
+// takes a command, not a document, and container images need not have
+// bash.
+const ecsShell = "/bin/sh"
+
+// ecsExecutes reports whether a session of document on an ECS target
+// goes through ECS ExecuteCommand (shells and interactive commands, as
+// aws ecs execute-command runs them) rather than SSM StartSession (port
+// forwarding and other documents, which Session Manager runs on ECS
+// targets too).
+func ecsExecutes(document string) bool {
+	return document == "" || document == ssmclient.DocumentInteractiveCommand
+}
+
+// startECS runs a shell (/bin/sh) or in's command in an ECS container
+// through ECS ExecuteCommand, which checks the task's execute-command
+// setting and the caller's ecs:ExecuteCommand permission.
+func (s *Setup) startECS(ctx context.Context, in ssmclient.StartInput) (*ssmclient.Session, error) {
+	ct, err := ssmclient.SplitECSTarget(s.Target.ID)
+	if err != nil {
+		return nil, err
+	}
+	command := ecsShell
+	if c := in.Parameters["command"]; len(c) > 0 && c[0] != "" {
+		command = c[0]
+	}
+	s.Logf("ECS ExecuteCommand %q in %s", command, s.Target.ID)
+	return s.Client.ExecuteCommand(ctx, ct, command, in)
 }
 
 // Exited prints the plugin's closing line for session id.
