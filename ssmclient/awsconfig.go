@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -18,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sso"
 	"github.com/aws/aws-sdk-go-v2/service/ssooidc"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go/logging"
 )
 
 // ErrNoRegion is returned by [LoadAWSConfig] when neither the options, the
@@ -38,6 +40,13 @@ type AWSOptions struct {
 	// Prompter asks for MFA token codes. Nil means a [TTYPrompter] on the
 	// controlling terminal.
 	Prompter Prompter
+
+	// Logf receives the SDK's own log lines (its warnings, such as a
+	// response body it could not drain because a call was cancelled),
+	// prefixed "aws sdk". Nil drops them: the SDK's default logger writes
+	// to stderr, where a ProxyCommand's or a script's one-line error must
+	// stay alone.
+	Logf func(format string, args ...any)
 
 	// LoadOptions are passed to config.LoadDefaultConfig after the ones
 	// derived from the fields above, so they take precedence (for example
@@ -96,6 +105,7 @@ func LoadAWSConfig(ctx context.Context, opts AWSOptions) (aws.Config, error) {
 			o.ClientOptions = append(o.ClientOptions, func(o *ssooidc.Options) { base.apply(&o.BaseEndpoint) })
 		}),
 	)
+	load = append(load, config.WithLogger(sdkLogger(opts.Logf)))
 	load = append(load, opts.LoadOptions...)
 
 	cfg, err := config.LoadDefaultConfig(ctx, load...)
@@ -193,4 +203,14 @@ func NewClientFromConfig(cfg aws.Config) *Client {
 		EC2InstanceConnect: ec2instanceconnect.NewFromConfig(cfg),
 		ECS:                ecs.NewFromConfig(cfg),
 	}
+}
+
+// sdkLogger is the SDK's logger for AWSOptions.Logf.
+func sdkLogger(logf func(string, ...any)) logging.Logger {
+	if logf == nil {
+		return logging.Nop{}
+	}
+	return logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
+		logf("aws sdk: "+strings.ToLower(string(c))+": "+format, v...)
+	})
 }

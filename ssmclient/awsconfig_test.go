@@ -2,6 +2,7 @@ package ssmclient
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials/ssocreds"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/ssmssh/ssmssh/ssmtest"
 )
@@ -440,5 +442,26 @@ func TestAssumeRoleReachesEmulator(t *testing.T) {
 	}
 	if len(p.asked) != 1 {
 		t.Errorf("prompted %d times, want once", len(p.asked))
+	}
+}
+
+// TestSDKLogger: the SDK's own warnings reach AWSOptions.Logf, and
+// nowhere (not stderr) without one.
+func TestSDKLogger(t *testing.T) {
+	if _, ok := sdkLogger(nil).(logging.Nop); !ok {
+		t.Errorf("no Logf: the SDK logs through %T, want logging.Nop", sdkLogger(nil))
+	}
+	var got []string
+	l := sdkLogger(func(format string, args ...any) { got = append(got, fmt.Sprintf(format, args...)) })
+	l.Logf(logging.Warn, "failed to discard remaining HTTP response body: %v", "closed")
+	if len(got) != 1 || got[0] != "aws sdk: warn: failed to discard remaining HTTP response body: closed" {
+		t.Errorf("logged %q", got)
+	}
+	cfg, err := LoadAWSConfig(t.Context(), AWSOptions{Region: "us-east-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := cfg.Logger.(logging.Nop); !ok {
+		t.Errorf("LoadAWSConfig: cfg.Logger is %T, want logging.Nop", cfg.Logger)
 	}
 }

@@ -105,8 +105,7 @@ func (o *Connect) Dial(ctx context.Context) (*ssh.Client, *sshclient.Config, err
 		return nil, nil, err
 	}
 	sc, err := o.reach(ctx, st, target, userGiven)
-	var ae *ssmclient.Error
-	if err != nil && age >= 0 && errors.As(err, &ae) && ae.Code == ssmclient.CodeTargetNotConnected {
+	if err != nil && age >= 0 && notConnected(err) {
 		st.logf(st.prog+": %s, cached as %s, does not answer: looking it up again", name, target.ID)
 		st.resolver.Forget(name)
 		fresh, _, rerr := o.resolve(ctx, st, name)
@@ -120,6 +119,19 @@ func (o *Connect) Dial(ctx context.Context) (*ssh.Client, *sshclient.Config, err
 	st.logf(st.prog+": connected in %s", ms(time.Since(began)))
 	o.st = st
 	return sc, st.cfg, nil
+}
+
+// notConnected reports whether StartSession answered TargetNotConnected,
+// also when the answer has since been refined (ssmclient.DiagnoseNotConnected
+// wraps it in an error naming a stopped, terminated or missing instance,
+// all of which make a cached name stale).
+func notConnected(err error) bool {
+	for ; err != nil; err = errors.Unwrap(err) {
+		if ae, ok := err.(*ssmclient.Error); ok && ae.Code == ssmclient.CodeTargetNotConnected {
+			return true
+		}
+	}
+	return false
 }
 
 // ms formats d in milliseconds.
@@ -156,7 +168,7 @@ func (o *Connect) prepare(ctx context.Context) (*dialState, error) {
 		prog = "ssmssh"
 	}
 
-	aws := ssmclient.AWSOptions{Profile: o.Profile, Region: o.Region}
+	aws := ssmclient.AWSOptions{Profile: o.Profile, Region: o.Region, Logf: logf}
 	suffix := ssmclient.DefaultHostSuffix
 	if cfg.UsesSSMProxy {
 		if aws.Profile == "" {
