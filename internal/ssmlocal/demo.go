@@ -100,6 +100,7 @@ func demo(ctx context.Context, args []string, stdio IO) error {
 	d.step("ssmsftp -b: a batch of mkdir, put, ls, rename, get", d.ssmsftp)
 	d.step("ssmsession: a shell fed from a pipe, and a command's exit status (-T)", d.ssmsession)
 	d.step("ssmsession -L and -D: a tunnel (AWS-StartPortForwardingSession, smux) and a SOCKS5 proxy", d.tunnel)
+	d.step("The AWS CLI with our session-manager-plugin: aws ssm start-session, a non-interactive command", d.awsCLI)
 	d.step("A clear error for an instance whose agent is offline", d.offline)
 
 	closeErr := d.s.Close()
@@ -367,6 +368,44 @@ func (d *demoRun) offline() error {
 	fmt.Fprintf(d.out, "    | %s\n", msg)
 	if !strings.Contains(msg, "not connected") {
 		return fmt.Errorf("the message does not name the cause: %s", msg)
+	}
+	return nil
+}
+
+// awsCLIPath is the AWS CLI v2 the demo drives (Debian's awscli; an
+// "aws" first on PATH may be another version).
+const awsCLIPath = "/usr/bin/aws"
+
+// awsCLI runs one unmodified aws ssm start-session with our
+// session-manager-plugin first on PATH. This AWS CLI (2.9) predates
+// AWS_ENDPOINT_URL, so it is given --endpoint-url; it trusts the
+// emulator's CA through AWS_CA_BUNDLE.
+func (d *demoRun) awsCLI() error {
+	if _, err := os.Stat(awsCLIPath); err != nil {
+		return fmt.Errorf("%w: the AWS CLI v2 (%s) is not installed", errSkip, awsCLIPath)
+	}
+	if _, err := d.tool("session-manager-plugin"); err != nil {
+		return err
+	}
+	env := d.env
+	d.env = nil
+	for _, kv := range env {
+		if p, ok := strings.CutPrefix(kv, "PATH="); ok {
+			kv = "PATH=" + d.bin + string(os.PathListSeparator) + p
+		}
+		d.env = append(d.env, kv)
+	}
+	defer func() { d.env = env }()
+	out, err := d.run(awsCLIPath, "--endpoint-url", d.s.URL(), "--region", d.s.Region(),
+		"ssm", "start-session", "--target", ssmtest.InstanceAmazonLinux,
+		"--document-name", ssmtest.DocStartNonInteractiveCommand,
+		"--parameters", `{"command":["echo hello from aws ssm start-session"],"separateOutputStream":["true"]}`)
+	d.show(out)
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(string(out), "hello from aws ssm start-session") {
+		return fmt.Errorf("the command's output did not come back")
 	}
 	return nil
 }
