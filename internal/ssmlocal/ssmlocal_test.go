@@ -24,7 +24,7 @@ import (
 // detector (pacing has tests of its own).
 func TestDemo(t *testing.T) {
 	bin := t.TempDir()
-	for _, cmd := range []string{"ssmproxy", "ssmssh", "ssmscp", "ssmsftp", "ssmsession"} {
+	for _, cmd := range []string{"ssmproxy", "ssmssh", "ssmscp", "ssmsftp", "ssmsession", "session-manager-plugin"} {
 		build := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "github.com/ssmssh/ssmssh/cmd/"+cmd)
 		if out, err := build.CombinedOutput(); err != nil {
 			t.Fatalf("build %s: %v\n%s", cmd, err, out)
@@ -42,6 +42,9 @@ func TestDemo(t *testing.T) {
 	}
 	if _, err := exec.LookPath("ssh"); err == nil && strings.Contains(out, "skipped:") {
 		t.Fatalf("steps were skipped although OpenSSH is installed")
+	}
+	if _, err := os.Stat(awsCLIPath); err == nil && !strings.Contains(out, "| hello from aws ssm start-session") {
+		t.Errorf("the AWS CLI is installed but its step did not show the command's output")
 	}
 	for _, want := range []string{"hello from Linux", "hello over ssmproxy", "remote exit status 3",
 		"resolved by name", "path /request-0", "is not connected to Session Manager",
