@@ -13,6 +13,7 @@ import (
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/aws/smithy-go"
 
 	"github.com/ssmssh/ssmssh/protocol"
 )
@@ -106,14 +107,46 @@ func (c *Client) StartSession(ctx context.Context, in StartInput) (*Session, err
 	if in.Reason != "" {
 		req.Reason = &in.Reason
 	}
-	out, err := c.SSM.StartSession(ctx, req)
+	out, err := c.startSession(ctx, req)
 	if err != nil {
 		return nil, Explain(err)
 	}
 	if out.SessionId == nil || out.StreamUrl == nil || out.TokenValue == nil {
 		return nil, errors.New("ssmclient: StartSession answered without a session id, stream URL or token")
 	}
+	if err := ctx.Err(); err != nil {
+		c.terminate(*out.SessionId, in.Logf)
+		return nil, err
+	}
 	return c.OpenSession(ctx, SessionResponse{SessionID: *out.SessionId, StreamURL: *out.StreamUrl, TokenValue: *out.TokenValue}, in)
+}
+
+// startCallTimeout bounds a StartSession call that ctx no longer bounds
+// (startSession).
+const startCallTimeout = 30 * time.Second
+
+// startSession calls StartSession so that a ctx ending during the call
+// (Ctrl-C, a copy that no longer needs another session) does not abandon
+// it halfway: the service starts the session when the request arrives,
+// and a caller that never reads the answer cannot terminate a session it
+// does not know, which then stays Connecting until its token expires.
+// Credentials are resolved first under ctx (an MFA prompt can still be
+// interrupted); the call itself runs to its answer, bounded by
+// startCallTimeout, and the caller terminates the session if ctx ended
+// meanwhile.
+func (c *Client) startSession(ctx context.Context, req *ssm.StartSessionInput) (*ssm.StartSessionOutput, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if c.Config.Credentials != nil {
+		if _, err := c.Config.Credentials.Retrieve(ctx); err != nil {
+			// As the SDK reports a call whose credentials failed.
+			return nil, &smithy.OperationError{ServiceID: "SSM", OperationName: "StartSession", Err: err}
+		}
+	}
+	call, cancel := context.WithTimeout(context.WithoutCancel(ctx), startCallTimeout)
+	defer cancel()
+	return c.SSM.StartSession(call, req)
 }
 
 // OpenSession opens the data channel of a session that is already started
