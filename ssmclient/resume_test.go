@@ -142,6 +142,11 @@ func TestResumeSignsWithCurrentCredentials(t *testing.T) {
 	if err := echo(t, sess, 1<<20); err != nil {
 		t.Fatalf("echo across two resumes: %v", err)
 	}
+	// The second drop may come with the last echoed bytes, its resume
+	// still running when the echo is complete: wait for it, bounded.
+	for deadline := time.Now().Add(10 * time.Second); sess.Stats().Reconnects < 2 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if n := sess.Stats().Reconnects; n != 2 {
 		t.Errorf("%d reconnects, want 2", n)
 	}
