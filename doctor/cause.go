@@ -48,6 +48,30 @@ func OneLine(err error, region, target string) string {
 	return f.Line() + "; " + Suffix(target)
 }
 
+// WithSuffix ends msg, a command's one-line message for err, with
+// "; run `ssmssh doctor <target>` for details" when Diagnose knows err's
+// cause, and returns msg as it is otherwise. Every command's failure line
+// goes through it (ssmproxy, ssmssh, ssmsession), so that each sends the
+// user to doctor for the same causes.
+func WithSuffix(msg string, err error, target string) string {
+	if _, ok := Diagnose(err, ""); !ok {
+		return msg
+	}
+	return msg + "; " + Suffix(target)
+}
+
+// ExplainEnded is the text with which an agent or the service ended a
+// session (SessionEndedError.Output) on one line, followed by Diagnose's
+// cause and fix in parentheses when it knows the text; region names the
+// KMS endpoint in fixes.
+func ExplainEnded(output, region string) string {
+	text := oneLine(output)
+	if f, ok := diagnoseAgentText(output, region); ok {
+		return text + " (" + f.Line() + ")"
+	}
+	return text
+}
+
 // KMSEndpoint is the KMS endpoint instances must reach for encrypted
 // sessions.
 func KMSEndpoint(region string) string {
@@ -79,6 +103,7 @@ func Diagnose(err error, region string) (Finding, bool) {
 	var nf *ssmclient.TargetNotFoundError
 	var amb *ssmclient.AmbiguousTargetError
 	var ended *ssmclient.SessionEndedError
+	var old *ssmclient.AgentTooOldError
 	switch {
 	case errors.As(err, &nf):
 		f := Finding{Check: CheckTarget, Cause: fmt.Sprintf("no running EC2 instance is named %q", nf.Name),
@@ -93,6 +118,11 @@ func Diagnose(err error, region string) (Finding, bool) {
 			Fix: "name one of them by its instance id"}, true
 	case errors.As(err, &ended):
 		return diagnoseAgentText(ended.Output, region)
+	case errors.As(err, &old):
+		// ssmclient.CheckAgent's refusal before a session the agent
+		// would fail.
+		return Finding{Check: CheckManaged, Cause: fmt.Sprintf("the SSM agent on %s is version %s; %s needs %s or later", old.Target, old.Version, old.Need.Feature, old.Need.Version),
+			Fix: "update the agent (AWS-UpdateSSMAgent)"}, true
 	}
 	var api smithy.APIError
 	if errors.As(err, &api) {

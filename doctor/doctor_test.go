@@ -3,6 +3,8 @@ package doctor_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"strings"
@@ -247,4 +249,41 @@ func FuzzDiagnoseText(f *testing.F) {
 			t.Errorf("finding %+v, line %q", fd, line)
 		}
 	})
+}
+
+// TestExplainEnded: an agent's end text on one line, with the guide's
+// cause and fix for the texts Diagnose knows and as it is otherwise.
+func TestExplainEnded(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"Unable to start command: failed to start pty since RunAs user x does not exist\n",
+			"Unable to start command: failed to start pty since RunAs user x does not exist (the Run As user x does not exist on the instance: create x"},
+		{"Invalid RunAs username", "Invalid RunAs username (Run As is on in the session preferences but no user is set: "},
+		{"Handshake timed out. Please ensure that you have the latest version of the session manager plugin.",
+			"plugin. (the agent timed out in the session handshake; with KMS encryption on in the session preferences this means the instance cannot reach the KMS endpoint kms.eu-west-1.amazonaws.com:443: "},
+		{"Fetching data key failed: Unable to retrieve data key, Error when decrypting data key AccessDeniedException: User: arn:aws:sts::1:assumed-role/R/i-1 is not authorized to perform: kms:Decrypt on resource: arn:aws:kms:r:1:key/k",
+			"(the instance cannot decrypt the session's data key: "},
+		{"  something\nelse ", "something else"},
+	} {
+		got := doctor.ExplainEnded(tt.in, "eu-west-1")
+		if !strings.Contains(got, tt.want) || strings.ContainsAny(got, "\r\n") || (tt.want == "something else") != (got == tt.want) {
+			t.Errorf("%q:\n%q\nwant it to contain %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestDiagnoseAgentTooOld: ssmclient.CheckAgent's refusal is the managed
+// check's cause, and its line ends with the doctor suffix.
+func TestDiagnoseAgentTooOld(t *testing.T) {
+	err := fmt.Errorf("start: %w", &ssmclient.AgentTooOldError{Target: "i-1", Version: "2.3.1.0", Need: ssmclient.MinAgentVersion(ssmclient.DocumentInteractiveCommand, nil)})
+	f, ok := doctor.Diagnose(err, "")
+	if !ok || f.Check != doctor.CheckManaged || !strings.Contains(f.Cause, "i-1 is version 2.3.1.0; interactive commands (AWS-StartInteractiveCommand) needs 2.3.668.0 or later") ||
+		!strings.Contains(f.Fix, "AWS-UpdateSSMAgent") {
+		t.Errorf("%v: %+v", ok, f)
+	}
+	if got := doctor.WithSuffix("msg", err, "web-1"); got != "msg; run `ssmssh doctor web-1` for details" {
+		t.Errorf("WithSuffix: %q", got)
+	}
+	if got := doctor.WithSuffix("msg", errors.New("other"), "web-1"); got != "msg" {
+		t.Errorf("WithSuffix of an unknown cause: %q", got)
+	}
 }

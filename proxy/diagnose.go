@@ -46,10 +46,5 @@ func explainAgentText(output, port string) string {
 func explainResolve(host string, err error) error { return ssmclient.ExplainResolve(host, err) }
 
 // withDoctor ends msg, the line for err, with where to learn more when
-// err has a cause that `ssmssh doctor` names (doctor.Diagnose).
-func withDoctor(msg string, err error, host string) string {
-	if _, ok := doctor.Diagnose(err, ""); ok {
-		return msg + "; " + doctor.Suffix(host)
-	}
-	return msg
-}
+// err has a cause that `ssmssh doctor` names ([doctor.WithSuffix]).
+func withDoctor(msg string, err error, host string) string { return doctor.WithSuffix(msg, err, host) }

@@ -29,20 +29,3 @@ func TestMinAgentVersion(t *testing.T) {
 		t.Errorf("message %q", got)
 	}
 }
-
-func TestExplainAgentText(t *testing.T) {
-	for _, tt := range []struct{ in, want string }{
-		{"Unable to start command: failed to start pty since RunAs user x does not exist\n", "RunAs is on in the Session Manager preferences and that OS user does not exist"},
-		{"Invalid RunAs username", "blank or invalid OS user"},
-		{"Handshake timed out. Please ensure that you have the latest version of the session manager plugin.", "kms.eu-west-1.amazonaws.com:443"},
-		{"Failed to get datakey. Error decrypting data key AccessDeniedException", "kms:Decrypt"},
-		{"NotFoundException: Invalid keyId abc", "does not exist: fix its ARN"},
-	} {
-		if got := ExplainAgentText(tt.in, "eu-west-1"); !containsAll(tt.want)(got) || containsAll("\n")(got) {
-			t.Errorf("%q: %q", tt.in, got)
-		}
-	}
-	if got := ExplainAgentText("  something\nelse ", ""); got != "something else" {
-		t.Errorf("unknown text: %q", got)
-	}
-}

@@ -11,6 +11,9 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/aws/smithy-go"
+
+	"github.com/ssmssh/ssmssh/doctor"
 	doctorcli "github.com/ssmssh/ssmssh/doctor/cli"
 	"github.com/ssmssh/ssmssh/internal/version"
 	"github.com/ssmssh/ssmssh/shell"
@@ -154,6 +157,7 @@ func (c *CLI) Main(ctx context.Context, args []string) int {
 	s := &Setup{
 		Program: "ssmsession", DocumentName: o.document, Parameters: params, Reason: o.reason,
 		Command: command, Quiet: o.quiet, Stdin: c.Stdin, Stdout: c.Stdout, Stderr: c.Stderr, Logf: logf,
+		targetArg: targetName,
 	}
 	if c.Signals != nil {
 		fwd := make(chan os.Signal, 8)
@@ -163,7 +167,7 @@ func (c *CLI) Main(ctx context.Context, args []string) int {
 	client := c.Client
 	if client == nil {
 		if client, err = ssmclient.NewClient(ctx, ssmclient.AWSOptions{Profile: o.profile, Region: o.region}); err != nil {
-			fmt.Fprintf(c.Stderr, "ssmsession: %s\n", UserMessage(ssmclient.Explain(err), ""))
+			report(c.Stderr, "ssmsession", targetName, o.region, ssmclient.Explain(err))
 			return ExitFailure
 		}
 	}
@@ -202,13 +206,29 @@ func relaySignals(ctx context.Context, in <-chan os.Signal, fwd chan<- os.Signal
 	}
 }
 
+// report prints err as program's one failure line for target:
+// UserMessage, ended as every command's line for the causes doctor names
+// (doctor.WithSuffix).
+func report(w io.Writer, program, target, region string, err error) {
+	fmt.Fprintf(w, "%s: %s\n", program, doctor.WithSuffix(UserMessage(err, region), err, target))
+}
+
 // UserMessage is err on one line, without the layers' package prefixes;
-// a session's end reason carries the troubleshooting guide's cause when
-// it has one. region names the session's region in such hints.
+// a session's end reason carries the troubleshooting guide's cause and
+// fix when doctor knows it (doctor.ExplainEnded), and so does an AWS error
+// that ssmclient left unexplained (a KMS key disabled, say). region names
+// the session's region in such hints.
 func UserMessage(err error, region string) string {
 	var ended *ssmclient.SessionEndedError
 	if errors.As(err, &ended) {
-		return "the session ended: " + ssmclient.ExplainAgentText(ended.Output, region)
+		return "the session ended: " + doctor.ExplainEnded(ended.Output, region)
+	}
+	var api smithy.APIError
+	var explained *ssmclient.Error
+	if errors.As(err, &api) && !errors.As(err, &explained) {
+		if f, ok := doctor.Diagnose(err, region); ok {
+			return f.Line()
+		}
 	}
 	if errors.Is(err, context.Canceled) {
 		return "interrupted"

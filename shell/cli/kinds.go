@@ -79,6 +79,9 @@ type Setup struct {
 	Logf func(format string, args ...any)
 
 	started atomic.Bool // a session has started: signals go to it
+	// targetArg is the target as the user named it, for the doctor
+	// command the failure lines suggest.
+	targetArg string
 }
 
 // Say prints one of the lines the official plugin prints (SESSIONS.md
@@ -90,9 +93,14 @@ func (s *Setup) Say(format string, args ...any) {
 }
 
 // Fail prints err as ssmsession's one failure line and returns
-// ExitFailure.
+// ExitFailure. For the causes `ssmssh doctor` names (doctor.Diagnose)
+// the line ends with "run `ssmssh doctor <target>` for details".
 func (s *Setup) Fail(err error) int {
-	fmt.Fprintf(s.Stderr, "%s: %s\n", s.Program, UserMessage(err, s.Client.Config.Region))
+	target := s.targetArg
+	if target == "" {
+		target = s.Target.ID
+	}
+	report(s.Stderr, s.Program, target, s.Client.Config.Region, err)
 	return ExitFailure
 }
 

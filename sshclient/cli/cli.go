@@ -143,11 +143,11 @@ func Report(w io.Writer, program string, err error) {
 // doctor <target>` for details".
 func ReportTarget(w io.Writer, program, target string, err error) {
 	var changed *sshclient.HostKeyChangedError
-	if _, ok := doctor.Diagnose(err, ""); !ok || errors.As(err, &changed) {
+	if errors.As(err, &changed) {
 		Report(w, program, err)
 		return
 	}
-	fmt.Fprintf(w, "%s: %s; %s\n", program, UserMessage(err), doctor.Suffix(target))
+	fmt.Fprintf(w, "%s: %s\n", program, doctor.WithSuffix(UserMessage(err), err, target))
 }
 
 // doctorTarget is the host of an ssh destination ([user@]host).
