@@ -70,13 +70,14 @@ func TestShell(t *testing.T) { testShell(t, ssmtest.Options{}) }
 func TestShellKMS(t *testing.T) { testShell(t, ssmtest.Options{KMSKeyID: ssmtest.DefaultKMSAlias}) }
 
 // TestShellRunAsMissing: RunAs on with a user the instance lacks fails on
-// one line with the troubleshooting guide's cause.
+// one line with the troubleshooting guide's cause and the doctor suffix.
 func TestShellRunAsMissing(t *testing.T) {
 	newEnv(t, ssmtest.Options{RunAsEnabled: true, RunAsDefaultUser: "nosuchuser"})
 	term := startTerminal(t, 24, 80, ssmtest.InstanceAmazonLinux)
 	code := term.wait()
 	errs := term.errb.String()
-	if code != ExitFailure || !strings.Contains(errs, "RunAs user nosuchuser does not exist") || !strings.Contains(errs, "RunAs is on in the Session Manager preferences") {
+	if code != ExitFailure || !strings.Contains(errs, "RunAs user nosuchuser does not exist") || !strings.Contains(errs, "(the Run As user nosuchuser does not exist on the instance: create nosuchuser") ||
+		!strings.HasSuffix(errs, "; run `ssmssh doctor "+ssmtest.InstanceAmazonLinux+"` for details\n") {
 		t.Fatalf("exit %d; stderr:\n%s", code, errs)
 	}
 	if lines := strings.Count(strings.TrimSpace(errs[strings.Index(errs, "ssmsession:"):]), "\n"); lines != 0 {
