@@ -67,7 +67,7 @@ func (c *CLI) Main(ctx context.Context, args []string) int {
 	fs.StringVar(&cfg.AWS.Profile, "profile", "", "AWS shared-config `profile` (default $AWS_PROFILE)")
 	fs.StringVar(&cfg.AWS.Region, "region", "", "AWS `region` (default $AWS_REGION or the profile's)")
 	fs.StringVar(&cfg.DocumentName, "document-name", ssmclient.DocumentSSH, "session `document` to start")
-	fs.StringVar(&params, "parameters", "", "extra document `parameters`: name=value,name=value (repeat a name for lists)")
+	fs.StringVar(&params, "parameters", "", "extra document `parameters`, as the AWS CLI takes them: name=value,name=[a,b] or JSON {\"name\":[\"value\"]} or file://path")
 	fs.StringVar(&cfg.HostSuffix, "suffix", ssmclient.DefaultHostSuffix, "`suffix` stripped from host names before EC2 lookup")
 	fs.BoolVar(&verbose, "v", false, "print diagnostics to stderr")
 	if err := fs.Parse(args); err != nil {
@@ -85,9 +85,9 @@ func (c *CLI) Main(ctx context.Context, args []string) int {
 	if len(rest) == 2 {
 		cfg.Port = rest[1]
 	}
-	p, err := ParseParameters(params)
+	p, err := ssmclient.ParseParameters(params)
 	if err != nil {
-		fmt.Fprintf(c.Stderr, "ssmproxy: %v\n", err)
+		fmt.Fprintf(c.Stderr, "ssmproxy: --parameters: %s\n", strings.TrimPrefix(err.Error(), "ssmclient: parameters: "))
 		return 2
 	}
 	cfg.Parameters = p
@@ -127,24 +127,6 @@ func userMessage(err error, port string) string {
 		msg = strings.TrimPrefix(msg, p)
 	}
 	return msg
-}
-
-// ParseParameters parses --parameters: "name=value,name=value"; a name
-// given twice makes a list.
-func ParseParameters(s string) (map[string][]string, error) {
-	out := map[string][]string{}
-	if strings.TrimSpace(s) == "" {
-		return out, nil
-	}
-	for _, kv := range strings.Split(s, ",") {
-		k, v, ok := strings.Cut(kv, "=")
-		k = strings.TrimSpace(k)
-		if !ok || k == "" {
-			return nil, fmt.Errorf("--parameters: %q is not name=value", kv)
-		}
-		out[k] = append(out[k], v)
-	}
-	return out, nil
 }
 
 func (c *CLI) config(args []string) int {

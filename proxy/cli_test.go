@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"reflect"
 	"strings"
 	"testing"
 
@@ -17,30 +16,6 @@ import (
 
 	"github.com/ssmssh/ssmssh/ssmclient"
 )
-
-func TestParseParameters(t *testing.T) {
-	for _, c := range []struct {
-		in   string
-		want map[string][]string
-		err  bool
-	}{
-		{"", map[string][]string{}, false},
-		{"  ", map[string][]string{}, false},
-		{"portNumber=2222", map[string][]string{"portNumber": {"2222"}}, false},
-		{"a=1,b=2,a=3", map[string][]string{"a": {"1", "3"}, "b": {"2"}}, false},
-		{"host=x=y", map[string][]string{"host": {"x=y"}}, false},
-		{" k =v", map[string][]string{"k": {"v"}}, false},
-		{"empty=", map[string][]string{"empty": {""}}, false},
-		{"novalue", nil, true},
-		{"=v", nil, true},
-		{"a=1,", nil, true},
-	} {
-		got, err := ParseParameters(c.in)
-		if (err != nil) != c.err || !c.err && !reflect.DeepEqual(got, c.want) {
-			t.Errorf("ParseParameters(%q) = %v, %v; want %v (error %v)", c.in, got, err, c.want, c.err)
-		}
-	}
-}
 
 func TestConfigBlock(t *testing.T) {
 	got := ConfigBlock("/opt/my tools/ssmproxy", ".ssm", "dev's")
@@ -87,7 +62,8 @@ func TestMainArguments(t *testing.T) {
 		{[]string{"a", "b", "c"}, 2, "", "usage: ssmproxy"},
 		{[]string{"-h"}, 0, "", "usage: ssmproxy"},
 		{[]string{"--no-such-flag", "i-0123456789abcdef0"}, 2, "", "flag provided but not defined"},
-		{[]string{"--parameters", "oops", "i-0123456789abcdef0", "22"}, 2, "", `ssmproxy: --parameters: "oops" is not name=value`},
+		{[]string{"--parameters", "oops", "i-0123456789abcdef0", "22"}, 2, "", `ssmproxy: --parameters: expected '=' after "oops" at offset 4`},
+		{[]string{"--parameters", "portNumber=22,portNumber=2222", "i-0123456789abcdef0", "22"}, 2, "", `ssmproxy: --parameters: "portNumber" is given twice (give a list: portNumber=[a,b])`},
 		{[]string{"version"}, 0, "", "ssmproxy "},
 		{[]string{"config"}, 0, ConfigBlock("/usr/bin/ssmproxy", ".ssm", ""), ""},
 		{[]string{"config", "--suffix", ".aws", "--profile", "p"}, 0, ConfigBlock("/usr/bin/ssmproxy", ".aws", "p"), ""},

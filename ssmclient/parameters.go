@@ -21,8 +21,13 @@ import (
 //     and \, is a literal comma;
 //   - file://path: either form read from a file.
 //
-// As with the AWS CLI, a name given twice is an error. An empty s gives
-// an empty map.
+// A name given twice in the shorthand is an error, as the AWS CLI v2
+// makes it (its shorthand parser: `Second instance of key "a" encountered`,
+// for a=1,a=2 and a=1,b=2,a=3 alike); a list is name=[a,b] or name=a,b.
+// In JSON a repeated name is not an error and the last one wins, as with
+// the AWS CLI (Python's json module) — {"a":["1"],"a":["2"]} is a=2. An
+// empty s gives an empty map. ssmsession and ssmproxy take --parameters
+// through this parser alone.
 func ParseParameters(s string) (map[string][]string, error) {
 	if path, ok := strings.CutPrefix(s, "file://"); ok {
 		b, err := os.ReadFile(path)

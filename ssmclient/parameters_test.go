@@ -31,7 +31,9 @@ func TestParseParameters(t *testing.T) {
 		{`{"command":["uname -a"],"separateOutputStream":["true"]}`, map[string][]string{"command": {"uname -a"}, "separateOutputStream": {"true"}}},
 		{` {"portNumber":"22"} `, map[string][]string{"portNumber": {"22"}}},
 		{`{"a":[]}`, map[string][]string{"a": {}}},
-		{"a=1,a=2", nil},    // given twice
+		{"a=1,a=2", nil},     // given twice, an error as in the AWS CLI
+		{"a=1,b=2,a=3", nil}, // likewise
+		{`{"a":["1"],"a":["2"]}`, map[string][]string{"a": {"2"}}}, // JSON: the last wins, as in the AWS CLI
 		{"=1", nil},         // no name
 		{"a", nil},          // no =
 		{"a=[1,2", nil},     // unclosed list
