@@ -140,6 +140,10 @@ func newToken() string {
 type link struct {
 	tr  protocol.Transport
 	wmu sync.Mutex
+	// killed is set, under the relay's lock, when a fault has closed
+	// this websocket: until its reader notices, frames for it are dropped
+	// and not counted, so one kill is never counted twice.
+	killed bool
 }
 
 func (l *link) write(frame []byte) error {

@@ -322,6 +322,10 @@ func (r *relay) forward(to side, frame []byte, f *FaultSet) {
 		r.mu.Unlock()
 		return
 	}
+	if l := r.links[to]; l != nil && l.killed {
+		r.mu.Unlock()
+		return // the websocket is closing; the retransmission recovers this
+	}
 	var kill *link
 	if sh != nil && to == sideClient {
 		r.toClient += int64(len(frame))
@@ -340,6 +344,9 @@ func (r *relay) forward(to side, frame []byte, f *FaultSet) {
 			r.toAgent = 0
 			kill = r.links[to]
 		}
+	}
+	if kill != nil {
+		kill.killed = true
 	}
 	r.mu.Unlock()
 	if kill != nil {
