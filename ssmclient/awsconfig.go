@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync/atomic"
 
@@ -36,6 +37,13 @@ type AWSOptions struct {
 	// Region (--region) overrides AWS_REGION, AWS_DEFAULT_REGION and the
 	// profile's region.
 	Region string
+
+	// EndpointURL (--endpoint-url, as the AWS CLI spells it) is the base
+	// endpoint of every service called, like AWS_ENDPOINT_URL or a
+	// profile's endpoint_url, which it overrides; a service-specific
+	// setting (AWS_ENDPOINT_URL_SSM and the like) still wins for its
+	// service, as the SDK resolves it.
+	EndpointURL string
 
 	// Prompter asks for MFA token codes. Nil means a [TTYPrompter] on the
 	// controlling terminal.
@@ -118,6 +126,12 @@ func LoadAWSConfig(ctx context.Context, opts AWSOptions) (aws.Config, error) {
 	}
 	if cfg.Region == "" {
 		return aws.Config{}, ErrNoRegion
+	}
+	if opts.EndpointURL != "" {
+		if u, err := url.Parse(opts.EndpointURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return aws.Config{}, fmt.Errorf("ssmclient: endpoint URL %q is not an http(s)://host URL", opts.EndpointURL)
+		}
+		cfg.BaseEndpoint = aws.String(opts.EndpointURL)
 	}
 	base.set(cfg.BaseEndpoint)
 	return cfg, nil

@@ -70,12 +70,12 @@ type CLI struct {
 
 // common are the options every kind shares.
 type common struct {
-	profile, region string
-	suffix          string
-	document        string
-	parameters      string
-	reason          string
-	quiet, verbose  bool
+	profile, region, endpointURL string
+	suffix                       string
+	document                     string
+	parameters                   string
+	reason                       string
+	quiet, verbose               bool
 }
 
 // Main runs ssmsession with args (without the program name) and returns
@@ -100,6 +100,7 @@ func (c *CLI) Main(ctx context.Context, args []string) int {
 	var o common
 	fs.StringVar(&o.profile, "profile", "", "AWS shared-config `profile` (default $AWS_PROFILE)")
 	fs.StringVar(&o.region, "region", "", "AWS `region` (default $AWS_REGION or the profile's)")
+	fs.StringVar(&o.endpointURL, "endpoint-url", "", "base `URL` of every AWS API called (default $AWS_ENDPOINT_URL or the profile's endpoint_url)")
 	fs.StringVar(&o.suffix, "suffix", ssmclient.DefaultHostSuffix, "`suffix` stripped from target names before EC2 lookup")
 	fs.StringVar(&o.document, "document-name", "", "session `document` (default: a shell, or the command documents)")
 	fs.StringVar(&o.parameters, "parameters", "", "document `parameters`: name=value,name=[a,b] or JSON {\"name\":[\"value\"]} or file://path")
@@ -166,7 +167,7 @@ func (c *CLI) Main(ctx context.Context, args []string) int {
 	}
 	client := c.Client
 	if client == nil {
-		if client, err = ssmclient.NewClient(ctx, ssmclient.AWSOptions{Profile: o.profile, Region: o.region}); err != nil {
+		if client, err = ssmclient.NewClient(ctx, ssmclient.AWSOptions{Profile: o.profile, Region: o.region, EndpointURL: o.endpointURL}); err != nil {
 			report(c.Stderr, "ssmsession", targetName, o.region, ssmclient.Explain(err))
 			return ExitFailure
 		}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -94,5 +95,24 @@ func TestParseEscape(t *testing.T) {
 		if _, err := parseEscape(in); err == nil {
 			t.Errorf("%q accepted", in)
 		}
+	}
+}
+
+// TestEndpointURLFlag: --endpoint-url reaches the emulator with neither
+// AWS_ENDPOINT_URL nor a proxy in the environment, and a URL that is not
+// http(s)://host is refused by name before anything is called.
+func TestEndpointURLFlag(t *testing.T) {
+	e := newEnv(t, ssmtest.Options{})
+	for _, k := range []string{"AWS_ENDPOINT_URL", "HTTPS_PROXY", "https_proxy"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	r := run(t, nil, "-q", "-T", "--endpoint-url", e.s.URL(), ssmtest.InstanceUbuntu, "--", "echo", "through-the-flag")
+	if r.code != 0 || !strings.Contains(r.stdout, "through-the-flag") {
+		t.Fatalf("exit %d, stdout %q; stderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	r = run(t, nil, "-q", "-T", "--endpoint-url", "ssm.internal", ssmtest.InstanceUbuntu, "--", "true")
+	if r.code != ExitFailure || !strings.Contains(r.stderr, `endpoint URL "ssm.internal" is not an http(s)://host URL`) {
+		t.Errorf("exit %d, stderr %q; want %d naming the URL", r.code, r.stderr, ExitFailure)
 	}
 }
