@@ -112,6 +112,9 @@ func newAuthPlan(cfg *Config, user string) *authPlan {
 		if f.signer == nil && f.data == nil {
 			continue // a public key only, for choosing an agent key
 		}
+		if f.pub != nil && slices.ContainsFunc(cfg.ExtraSigners, func(s ssh.Signer) bool { return keysEqual(s.PublicKey(), f.pub) }) {
+			continue // offered already, e.g. decrypted by an earlier login
+		}
 		p.cands = append(p.cands, f)
 	}
 	return p
@@ -345,6 +348,9 @@ func (p *authPlan) decrypt(c *candidate) error {
 			}
 			c.signer, c.pub = s, s.PublicKey()
 			c.label = c.file + " " + describeKey(c.pub)
+			if p.cfg.KeyDecrypted != nil {
+				p.cfg.KeyDecrypted(c.file, s)
+			}
 			return nil
 		}
 		if !isWrongPassphrase(err) && !isLegacyEncrypted(c.data) {

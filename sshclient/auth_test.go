@@ -182,8 +182,32 @@ func TestIdentityFiles(t *testing.T) {
 					p.answers = []string{k.passphrase}
 				}
 				cfg.Prompter = p
+				var decrypted []string
+				cfg.KeyDecrypted = func(file string, s ssh.Signer) {
+					if !keysEqual(s.PublicKey(), k.pub) {
+						t.Errorf("KeyDecrypted(%s) gave another key", file)
+					}
+					decrypted = append(decrypted, file)
+				}
 				c := srv.mustDial(t, cfg)
 				c.Close()
+				want := 0
+				if k.passphrase != "" {
+					want = 1
+				}
+				if len(decrypted) != want {
+					t.Errorf("KeyDecrypted called for %q, want %d calls", decrypted, want)
+				}
+				if k.passphrase != "" {
+					// A second login offering the decrypted key asks nothing.
+					cfg.ExtraSigners = []ssh.Signer{mustSigner(t, k)}
+					p2 := &scriptedPrompter{}
+					cfg.Prompter = p2
+					srv.mustDial(t, cfg).Close()
+					if len(p2.asked()) != 0 {
+						t.Errorf("the second login asked %q", p2.asked())
+					}
+				}
 				asked := p.asked()
 				if k.passphrase == "" && len(asked) != 0 {
 					t.Errorf("asked %q for an unencrypted key", asked)
@@ -194,6 +218,20 @@ func TestIdentityFiles(t *testing.T) {
 			})
 		}
 	}
+}
+
+// mustSigner decrypts k's file with its passphrase.
+func mustSigner(t *testing.T, k keyFile) ssh.Signer {
+	t.Helper()
+	data, err := os.ReadFile(k.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ssh.ParsePrivateKeyWithPassphrase(data, []byte(k.passphrase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 func fileExists(p string) bool {

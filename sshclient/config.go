@@ -111,6 +111,12 @@ type Config struct {
 	// ExtraSigners are offered before any other key, e.g. the ephemeral
 	// key pushed with PushInstanceConnectKey.
 	ExtraSigners []ssh.Signer
+	// KeyDecrypted, when set, is called with each identity file a login
+	// decrypted with a passphrase and the key it holds, so that later
+	// connections to the same host can offer the key (in ExtraSigners)
+	// without asking again, as OpenSSH's multiplexed connections share
+	// one login. It may be called from the goroutine of any Dial.
+	KeyDecrypted func(file string, s ssh.Signer)
 	// HostKeyCallback, when set, replaces known_hosts verification.
 	HostKeyCallback ssh.HostKeyCallback
 	// Warnf receives what OpenSSH prints even without -v (added host

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -74,8 +75,8 @@ type dialState struct {
 	target   ssmclient.Target
 	port     int
 
-	mu      sync.Mutex
-	batched *sshclient.Config // cfg without questions, for DialMore
+	mu        sync.Mutex
+	decrypted []ssh.Signer // keys the logins so far decrypted, for DialMore
 }
 
 // Dial resolves the destination, starts a Session Manager session to it
@@ -191,6 +192,7 @@ func (o *Connect) prepare(ctx context.Context) (*dialState, error) {
 	}
 	st := &dialState{prog: prog, logf: logf, cfg: cfg, client: client, port: port,
 		resolver: ssmclient.Resolver{API: client.EC2, Suffix: suffix}}
+	cfg.KeyDecrypted = st.keep
 	if file := o.cacheFile(o.TargetCache, ssmclient.DefaultTargetCacheFile); file != "" {
 		profile := aws.Profile
 		if profile == "" {
@@ -343,32 +345,40 @@ func (st *dialState) push(ctx context.Context) error {
 	return nil
 }
 
+// keep remembers a key a login decrypted with a passphrase
+// (sshclient.Config.KeyDecrypted).
+func (st *dialState) keep(file string, s ssh.Signer) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.decrypted = append(st.decrypted, s)
+	st.logf(st.prog+": %s decrypted; later sessions offer it without asking", file)
+}
+
 // DialMore opens one more SSH connection to the destination a successful
 // Dial reached, over a session of its own: the same target, user, keys
 // and host key, with no lookup. A key pushed through EC2 Instance Connect
 // for Dial is offered again, not pushed again (the instance accepts it
-// for 60 seconds). Nothing is asked on the terminal (BatchMode): a login
-// that needed a passphrase or password the first time fails here, and the
-// caller goes on with the connections it has. DialMore may be called from
-// several goroutines at once.
+// for 60 seconds), and so is a key Dial decrypted with a passphrase, held
+// in memory, not asked for again. Nothing is asked on the terminal
+// (BatchMode): a login that needed a password or keyboard-interactive
+// answers the first time fails here, and the caller goes on with the
+// connections it has. DialMore may be called from several goroutines at
+// once.
 func (o *Connect) DialMore(ctx context.Context) (*ssh.Client, error) {
 	st := o.st
 	if st == nil {
 		return nil, errors.New("DialMore before a successful Dial")
 	}
 	st.mu.Lock()
-	if st.batched == nil {
-		c := *st.cfg
-		c.BatchMode = true
-		st.batched = &c
-	}
-	cfg := st.batched
+	cfg := *st.cfg
+	cfg.BatchMode = true
+	cfg.ExtraSigners = append(slices.Clip(st.decrypted), st.cfg.ExtraSigners...)
 	st.mu.Unlock()
 	sess, err := st.start(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return st.login(ctx, sess, cfg)
+	return st.login(ctx, sess, &cfg)
 }
 
 // ParseSessions parses --sessions: a number from 1 to MaxSessions.
