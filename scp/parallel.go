@@ -5,6 +5,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"sync"
 
 	"github.com/pkg/sftp"
@@ -188,17 +189,38 @@ func (p *pool) addConnLocked(c *sftp.Client, closeConn func()) {
 	}
 }
 
-// client returns a connection not known to be lost, the first one
-// preferably, for the steps after the files (directory modes and times).
-func (p *pool) client() *sftp.Client {
+// remote runs op, a step of the walk (a stat, a listing, a directory
+// made, a directory's mode and times), on a connection not known to be
+// lost, the first one preferably. When op finds its connection lost, the
+// connection is taken out of the pool (its ranges go to the others) and
+// op is tried again on the next one, waiting for one being opened if
+// need be, so that losing the first session does not stop the walk of
+// a large tree. With none left, op's error is returned.
+func (p *pool) remote(op func(c *sftp.Client) error) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, cn := range p.conns {
-		if !cn.lost {
-			return cn.c
+	var err error
+	for {
+		i := slices.IndexFunc(p.conns, func(cn *conn) bool { return !cn.lost })
+		if i < 0 {
+			if p.opening > 0 && p.ctx.Err() == nil {
+				p.wake.Wait()
+				continue
+			}
+			if err == nil {
+				err = errLost
+			}
+			return err
 		}
+		cn := p.conns[i]
+		p.mu.Unlock()
+		err = op(cn.c)
+		p.mu.Lock()
+		if err == nil || !isLost(err) {
+			return err
+		}
+		p.dropLocked(cn, err)
 	}
-	return p.conns[0].c
 }
 
 // fatal reports whether the transfer cannot go on: every connection was
@@ -387,15 +409,23 @@ func (p *pool) lose(cn *conn, t *task, err error) {
 		j.busy--
 		j.redo = append(j.redo, t.span)
 	}
+	p.dropLocked(cn, err)
+}
+
+// dropLocked marks cn lost after err, and when no connection is left
+// stops the transfer. The caller holds mu.
+func (p *pool) dropLocked(cn *conn, err error) {
 	if !cn.lost {
 		cn.lost = true
 		if p.lostErr == nil {
 			p.lostErr = err
 		}
-		p.live--
+		if cn.lanes > 0 {
+			p.live--
+		}
 		p.o.logf("scp: connection %d lost (%v); %d others go on", cn.id, err, p.live)
 	}
-	if p.live == 0 && p.opening == 0 {
+	if p.opening == 0 && !slices.ContainsFunc(p.conns, func(c *conn) bool { return !c.lost }) {
 		p.dead = true
 	}
 	p.wake.Broadcast()

@@ -33,11 +33,12 @@ const modeBits = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
 // 0644 or 0755 is set afterwards, and the server's umask is not applied
 // to it).
 func Upload(ctx context.Context, c *sftp.Client, sources []string, dst string, o Options) error {
-	u := &sftpUpload{c: c, o: &o, collector: collector{ctx: ctx}}
+	u := &sftpUpload{o: &o, collector: collector{ctx: ctx}}
 	u.pool = newPool(ctx, c, &o, &uploadCopier{ctx: ctx, o: &o}, &u.collector)
 	defer u.pool.wait()
 	dst = remotePath(dst)
-	fi, err := c.Stat(dst)
+	var fi fs.FileInfo
+	err := u.pool.remote(func(c *sftp.Client) (err error) { fi, err = c.Stat(dst); return err })
 	if err != nil && isLost(err) {
 		return fmt.Errorf("scp: %s: %w", dst, err)
 	}
@@ -72,7 +73,6 @@ func localBase(src string) string {
 }
 
 type sftpUpload struct {
-	c *sftp.Client
 	o *Options
 	collector
 	walk
@@ -83,7 +83,7 @@ type walk struct {
 	pool *pool
 	// after are the directories' -p modes and times, applied once the
 	// files in them are written.
-	after []func(c *sftp.Client)
+	after []func()
 }
 
 // stopped reports whether the walk is to stop: a fatal error, or no
@@ -92,15 +92,11 @@ func (u *sftpUpload) stopped() bool { return u.stop || u.pool.fatal() }
 
 func (d *sftpDownload) stopped() bool { return d.stop || d.pool.fatal() }
 
-// runAfter applies the directories' modes and times, innermost first,
-// over a connection still alive.
+// runAfter applies the directories' modes and times, innermost first
+// (remote ones over a connection still alive).
 func (w *walk) runAfter() {
-	if len(w.after) == 0 {
-		return
-	}
-	c := w.pool.client()
 	for _, f := range w.after {
-		f(c)
+		f()
 	}
 }
 
@@ -124,7 +120,8 @@ func (u *sftpUpload) source(src, target string) {
 
 func (u *sftpUpload) dir(src, target string, fi fs.FileInfo) {
 	u.o.logf("scp: entering directory %s", src)
-	rfi, err := u.c.Stat(target)
+	var rfi fs.FileInfo
+	err := u.pool.remote(func(c *sftp.Client) (err error) { rfi, err = c.Stat(target); return err })
 	switch {
 	case err == nil && !rfi.IsDir():
 		u.fail(target, ErrNotDirectory)
@@ -133,12 +130,12 @@ func (u *sftpUpload) dir(src, target string, fi fs.FileInfo) {
 		u.fail(target, err)
 		return
 	case err != nil:
-		if err := u.c.Mkdir(target); err != nil {
+		if err := u.pool.remote(func(c *sftp.Client) error { return c.Mkdir(target) }); err != nil {
 			u.fail(target, err)
 			return
 		}
 		if mode := fi.Mode().Perm()&^0o022 | 0o700; !u.o.Preserve && mode != 0o755 {
-			if err := u.c.Chmod(target, mode); err != nil && !u.fail(target, err) {
+			if err := u.pool.remote(func(c *sftp.Client) error { return c.Chmod(target, mode) }); err != nil && !u.fail(target, err) {
 				return
 			}
 		}
@@ -171,15 +168,15 @@ func (u *sftpUpload) dir(src, target string, fi fs.FileInfo) {
 	}
 	if u.o.Preserve {
 		seq := u.next()
-		u.after = append(u.after, func(c *sftp.Client) {
+		u.after = append(u.after, func() {
 			if u.stopped() {
 				return
 			}
-			if err := c.Chmod(target, fi.Mode()&modeBits); err != nil {
+			if err := u.pool.remote(func(c *sftp.Client) error { return c.Chmod(target, fi.Mode()&modeBits) }); err != nil {
 				u.failAt(seq, target, err)
 				return
 			}
-			if err := c.Chtimes(target, atime(fi), fi.ModTime()); err != nil {
+			if err := u.pool.remote(func(c *sftp.Client) error { return c.Chtimes(target, atime(fi), fi.ModTime()) }); err != nil {
 				u.failAt(seq, target, err)
 			}
 		})
@@ -287,7 +284,7 @@ func putBuffer(b []byte) {
 // the local dst, over SFTP. See the package documentation for the rules
 // and the errors returned.
 func Download(ctx context.Context, c *sftp.Client, sources []string, dst string, o Options) error {
-	d := &sftpDownload{c: c, o: &o, collector: collector{ctx: ctx}}
+	d := &sftpDownload{o: &o, collector: collector{ctx: ctx}}
 	d.pool = newPool(ctx, c, &o, &downloadCopier{o: &o}, &d.collector)
 	defer d.pool.wait()
 	var paths []string
@@ -297,7 +294,8 @@ func Download(ctx context.Context, c *sftp.Client, sources []string, dst string,
 			paths = append(paths, rp)
 			continue
 		}
-		m, err := c.Glob(rp)
+		var m []string
+		err := d.pool.remote(func(c *sftp.Client) (err error) { m, err = c.Glob(rp); return err })
 		switch {
 		case err != nil:
 			if !d.fail(src, err) {
@@ -335,7 +333,6 @@ func Download(ctx context.Context, c *sftp.Client, sources []string, dst string,
 }
 
 type sftpDownload struct {
-	c *sftp.Client
 	o *Options
 	collector
 	walk
@@ -348,7 +345,8 @@ func (d *sftpDownload) base(rp string) (string, error) {
 	if validName(base) {
 		return base, nil
 	}
-	real, err := d.c.RealPath(rp)
+	var real string
+	err := d.pool.remote(func(c *sftp.Client) (err error) { real, err = c.RealPath(rp); return err })
 	if err != nil {
 		return "", err
 	}
@@ -358,11 +356,17 @@ func (d *sftpDownload) base(rp string) (string, error) {
 	return base, nil
 }
 
+// stat stats the remote path rp, following symbolic links.
+func (d *sftpDownload) stat(rp string) (fi fs.FileInfo, err error) {
+	err = d.pool.remote(func(c *sftp.Client) error { fi, err = c.Stat(rp); return err })
+	return fi, err
+}
+
 func (d *sftpDownload) source(rp, target string) {
 	if d.interrupted(rp) {
 		return
 	}
-	fi, err := d.c.Stat(rp)
+	fi, err := d.stat(rp)
 	switch {
 	case err != nil:
 		d.fail(rp, err)
@@ -391,7 +395,8 @@ func (d *sftpDownload) dir(rp, target string, fi fs.FileInfo) {
 			return
 		}
 	}
-	entries, err := d.c.ReadDir(rp)
+	var entries []fs.FileInfo
+	err = d.pool.remote(func(c *sftp.Client) (err error) { entries, err = c.ReadDir(rp); return err })
 	if err != nil {
 		d.fail(rp, err)
 		return
@@ -414,7 +419,7 @@ func (d *sftpDownload) dir(rp, target string, fi fs.FileInfo) {
 			continue
 		}
 		if efi.Mode()&fs.ModeSymlink != 0 { // scp follows symbolic links
-			if efi, err = d.c.Stat(p); err != nil {
+			if efi, err = d.stat(p); err != nil {
 				d.fail(p, err)
 				continue
 			}
@@ -431,7 +436,7 @@ func (d *sftpDownload) dir(rp, target string, fi fs.FileInfo) {
 	}
 	if d.o.Preserve {
 		seq := d.next()
-		d.after = append(d.after, func(*sftp.Client) {
+		d.after = append(d.after, func() {
 			if d.stopped() {
 				return
 			}
