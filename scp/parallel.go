@@ -12,8 +12,9 @@ import (
 )
 
 // Copies over SFTP go through a pool: the walk of the sources (globs,
-// stats, directories) runs on the connection the transfer was given and
-// queues every regular file; lanes, two per SFTP connection, copy the
+// stats, directories) runs on the connection the transfer was given, or
+// when that one is lost on another (pool.remote), and queues every
+// regular file; lanes, two per SFTP connection, copy the
 // files in ranges at their offsets (a file of up to rangeSize bytes is
 // one range, a larger one many, spread over the lanes). More connections
 // are opened through Options.Dial, up to Options.Sessions, while the
