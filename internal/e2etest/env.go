@@ -222,3 +222,35 @@ func (e *Env) Client(t testing.TB) *ssmclient.Client {
 	t.Cleanup(func() { cfg.HTTPClient.(*http.Client).CloseIdleConnections() })
 	return ssmclient.NewClientFromConfig(cfg)
 }
+
+// AwaitSessionsEnded waits up to d for every session of the emulator to
+// end, and ends those still live as the service ends a session whose
+// client went away (ssmtest.ReasonClientVanished), saying so in the log.
+// For peers that end their sessions after their process is gone, or not
+// at all, such as the official plugin killed by ssh when its command ends,
+// so that Close does not report them as leaked.
+func (e *Env) AwaitSessionsEnded(t testing.TB, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		var live []*ssmtest.Session
+		for _, s := range e.Server.Sessions().All() {
+			switch s.State() {
+			case ssmtest.SessionTerminated, ssmtest.SessionFailed:
+			default:
+				live = append(live, s)
+			}
+		}
+		if len(live) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			for _, s := range live {
+				t.Logf("e2etest: session %s (%s) still %s after %s: ending it", s.ID, s.DocumentName, s.State(), d)
+				_ = e.Server.Sessions().Terminate(s.ID, ssmtest.ReasonClientVanished)
+			}
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -8,8 +8,10 @@ import (
 	"strings"
 	"testing"
 	"text/tabwriter"
+	"time"
 
 	"github.com/ssmssh/ssmssh/internal/e2etest"
+	"github.com/ssmssh/ssmssh/ssmtest"
 )
 
 // parallelBenchSizeEnv is the size of each BenchmarkParallel copy, paced
@@ -26,7 +28,12 @@ const parallelBenchSizeEnv = "SSMSCP_PARALLEL_BENCH_SIZE"
 func BenchmarkParallel(b *testing.B) {
 	e2etest.RequireTools(b, "scp")
 	pacedSize, unpacedSize, oneShot := e2etest.BenchSizes(b, parallelBenchSizeEnv)
-	e := e2etest.Start(b, e2etest.Options{})
+	_, errPlugin := exec.LookPath("session-manager-plugin")
+	_, errAWS := os.Stat("/usr/bin/aws")
+	official := errPlugin == nil && errAWS == nil
+	// The official plugin signs its websocket upgrade only from 1.2.764.0
+	// on; an older one on PATH is let in unsigned.
+	e := e2etest.Start(b, e2etest.Options{Emulator: ssmtest.Options{AllowUnsignedGateway: official}})
 	ssmscp := e2etest.CommandBinary(b, "ssmscp")
 	local := filepath.Join(e.Dir, "local")
 	remote := filepath.Join(e.Dir, "remote")
@@ -39,8 +46,7 @@ func BenchmarkParallel(b *testing.B) {
 	}
 	login := (&env{Env: e}).args("-q")
 	tools := []string{"--sessions 1", "--sessions 2", "--sessions 4", "--sessions 8", "default", "scp+ssmproxy"}
-	_, errPlugin := exec.LookPath("session-manager-plugin")
-	if _, err := os.Stat("/usr/bin/aws"); err == nil && errPlugin == nil {
+	if official {
 		tools = append(tools, "scp+official")
 	}
 
@@ -89,6 +95,9 @@ func BenchmarkParallel(b *testing.B) {
 						runs++
 					}
 					mibps := float64(size) * float64(runs) / (1 << 20) / b.Elapsed().Seconds()
+					if tool == "scp+official" {
+						e.AwaitSessionsEnded(b, 5*time.Second)
+					}
 					b.ReportMetric(mibps, "MiB/s")
 					label := tool
 					if !strings.HasPrefix(tool, "scp") {
