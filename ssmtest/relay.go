@@ -185,7 +185,16 @@ func (r *relay) serve(s side, tr protocol.Transport) {
 	tr.Close()
 	if current && s == sideClient && !ended {
 		_ = r.g.s.sessions.SetState(r.id, SessionDisconnected)
-		r.syncAgentPublication(false)
+		// A client that reattached since the check above may have set
+		// Connected before this Disconnected: it is back, say so again.
+		r.mu.Lock()
+		back := r.links[s] != nil
+		r.mu.Unlock()
+		if back {
+			_ = r.g.s.sessions.SetState(r.id, SessionConnected)
+		} else {
+			r.syncAgentPublication(false)
+		}
 	}
 }
 
