@@ -2,15 +2,11 @@ package forward_test
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"fmt"
-	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -144,56 +140,6 @@ func (l *lines) waitFor(t *testing.T, want string) {
 	}
 }
 
-// countingEcho is a loopback echo server counting its connections.
-func countingEcho(t *testing.T) (string, *atomic.Int64) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	var n atomic.Int64
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			n.Add(1)
-			go func() {
-				defer c.Close()
-				_, _ = io.Copy(c, c)
-			}()
-		}
-	}()
-	return ln.Addr().String(), &n
-}
-
-// echoCheck writes size pseudo-random bytes (from seed) to c while reading
-// as many back, and compares their SHA-256.
-func echoCheck(c net.Conn, size int, seed uint64) error {
-	sent := make(chan []byte, 1)
-	werr := make(chan error, 1)
-	go func() {
-		h := sha256.New()
-		r := io.TeeReader(io.LimitReader(rand.NewChaCha8(seedBytes(seed)), int64(size)), h)
-		_, err := io.Copy(c, r)
-		werr <- err
-		sent <- h.Sum(nil)
-	}()
-	h := sha256.New()
-	if _, err := io.CopyN(h, c, int64(size)); err != nil {
-		return fmt.Errorf("echo of %d bytes: read: %w", size, err)
-	}
-	if err := <-werr; err != nil {
-		return fmt.Errorf("echo of %d bytes: write: %w", size, err)
-	}
-	if want := <-sent; !bytes.Equal(h.Sum(nil), want) {
-		return fmt.Errorf("echo of %d bytes: SHA-256 differs", size)
-	}
-	return nil
-}
-
 func seedBytes(n uint64) (s [32]byte) {
 	for i := range 8 {
 		s[i] = byte(n >> (8 * i))
@@ -218,7 +164,7 @@ func parallelEcho(t *testing.T, f *forward.Forwarder, n, size int) {
 			}
 			defer c.Close()
 			_ = c.SetDeadline(time.Now().Add(timeout))
-			if err := echoCheck(c, size+i, uint64(i)); err != nil {
+			if err := e2etest.EchoCheck(c, size+i, uint64(i)); err != nil {
 				errs <- fmt.Errorf("connection %d: %w", i, err)
 			}
 		}()

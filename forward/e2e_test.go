@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssmssh/ssmssh/internal/e2etest"
 	"github.com/ssmssh/ssmssh/ssmclient"
 	"github.com/ssmssh/ssmssh/ssmtest"
 )
@@ -23,7 +24,7 @@ import (
 // (unpaced emulator) with equal SHA-256.
 func TestLocalForward64MiB(t *testing.T) {
 	e := newEnv(t, ssmtest.Options{})
-	echo, _ := countingEcho(t)
+	echo, _ := e2etest.CountingEchoServer(t)
 	if err := e.s.Fleet().SetPort(ssmtest.InstanceUbuntu, "8080", echo); err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +42,7 @@ func TestLocalForward64MiB(t *testing.T) {
 	if err := c.SetDeadline(time.Now().Add(5 * time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if err := echoCheck(c, 64<<20, 1); err != nil {
+	if err := e2etest.EchoCheck(c, 64<<20, 1); err != nil {
 		t.Fatal(err)
 	}
 	e.out.waitFor(t, fmt.Sprintf("Connection accepted for session [%s]\n", id))
@@ -55,7 +56,7 @@ func TestLocalForward64MiB(t *testing.T) {
 // each reaches the instance's port through a connection of its own.
 func TestLocalForwardParallel(t *testing.T) {
 	e := newEnv(t, ssmtest.Options{})
-	echo, accepted := countingEcho(t)
+	echo, accepted := e2etest.CountingEchoServer(t)
 	if err := e.s.Fleet().SetPort(ssmtest.InstanceUbuntu, "8080", echo); err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +77,7 @@ func TestLocalForwardParallel(t *testing.T) {
 // to a host the instance reaches.
 func TestRemoteHost(t *testing.T) {
 	e := newEnv(t, ssmtest.Options{})
-	echo, accepted := countingEcho(t)
+	echo, accepted := e2etest.CountingEchoServer(t)
 	if err := e.s.Fleet().SetRemoteHost(ssmtest.InstanceAmazonLinux, "db.internal:5432", echo); err != nil {
 		t.Fatal(err)
 	}
@@ -96,14 +97,14 @@ func TestRemoteHost(t *testing.T) {
 // go on in the same session.
 func TestRefusedDial(t *testing.T) {
 	e := newEnv(t, ssmtest.Options{})
-	echo, _ := countingEcho(t)
+	echo, _ := e2etest.CountingEchoServer(t)
 	if err := e.s.Fleet().SetPort(ssmtest.InstanceUbuntu, "8080", echo); err != nil {
 		t.Fatal(err)
 	}
 	f := e.forward(t, ssmtest.InstanceUbuntu, "0:8080")
 	id := f.Tunnel().SessionID()
 	open := dial(t, f)
-	if err := echoCheck(open, 10000, 1); err != nil {
+	if err := e2etest.EchoCheck(open, 10000, 1); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.s.Fleet().SetPort(ssmtest.InstanceUbuntu, "8080", ""); err != nil {
@@ -115,7 +116,7 @@ func TestRefusedDial(t *testing.T) {
 		t.Errorf("refused connection: Read = %d, %v; want EOF", n, err)
 	}
 	e.out.waitFor(t, "Connection to destination port failed, check SSM Agent logs.\n")
-	if err := echoCheck(open, 20000, 2); err != nil {
+	if err := e2etest.EchoCheck(open, 20000, 2); err != nil {
 		t.Errorf("the connection already open: %v", err)
 	}
 	if err := e.s.Fleet().SetPort(ssmtest.InstanceUbuntu, "8080", echo); err != nil {
@@ -130,7 +131,7 @@ func TestRefusedDial(t *testing.T) {
 // TestBindAddress: the listener binds where the user says.
 func TestBindAddress(t *testing.T) {
 	e := newEnv(t, ssmtest.Options{})
-	echo, _ := countingEcho(t)
+	echo, _ := e2etest.CountingEchoServer(t)
 	if err := e.s.Fleet().SetPort(ssmtest.InstanceUbuntu, "8080", echo); err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +139,7 @@ func TestBindAddress(t *testing.T) {
 	if ip := f.Addr().(*net.TCPAddr).IP.String(); ip != "127.0.0.2" {
 		t.Fatalf("listening on %s, want 127.0.0.2", f.Addr())
 	}
-	if err := echoCheck(dial(t, f), 5000, 1); err != nil {
+	if err := e2etest.EchoCheck(dial(t, f), 5000, 1); err != nil {
 		t.Fatal(err)
 	}
 	if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", f.Port()), timeout); err == nil {
@@ -151,7 +152,7 @@ func TestBindAddress(t *testing.T) {
 // transfer; the session resumes and the bytes arrive intact.
 func TestWebsocketKilled(t *testing.T) {
 	e := newEnv(t, ssmtest.Options{})
-	echo, _ := countingEcho(t)
+	echo, _ := e2etest.CountingEchoServer(t)
 	if err := e.s.Fleet().SetPort(ssmtest.InstanceUbuntu, "8080", echo); err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +161,7 @@ func TestWebsocketKilled(t *testing.T) {
 		s.KillClientWebsocketAfterBytes = 1 << 20
 		s.KillClientWebsocketTimes = 2
 	})
-	if err := echoCheck(dial(t, f), 4<<20, 7); err != nil {
+	if err := e2etest.EchoCheck(dial(t, f), 4<<20, 7); err != nil {
 		t.Fatal(err)
 	}
 	if n := e.log.Count("data channel dropped; resuming"); n < 2 {
@@ -176,14 +177,14 @@ func TestWebsocketKilled(t *testing.T) {
 // connection gets a new session.
 func TestSessionReplaced(t *testing.T) {
 	e := newEnv(t, ssmtest.Options{})
-	echo, _ := countingEcho(t)
+	echo, _ := e2etest.CountingEchoServer(t)
 	if err := e.s.Fleet().SetPort(ssmtest.InstanceUbuntu, "8080", echo); err != nil {
 		t.Fatal(err)
 	}
 	f := e.forward(t, ssmtest.InstanceUbuntu, "0:8080")
 	first := f.Tunnel().SessionID()
 	c := dial(t, f)
-	if err := echoCheck(c, 1000, 1); err != nil {
+	if err := e2etest.EchoCheck(c, 1000, 1); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.s.Sessions().Terminate(first, ssmtest.ReasonTerminated); err != nil {
@@ -194,7 +195,7 @@ func TestSessionReplaced(t *testing.T) {
 	}
 	e.out.waitFor(t, fmt.Sprintf("Session %s: the session ended", first))
 	e.out.waitFor(t, "the next connection starts a new one.\n")
-	if err := echoCheck(dial(t, f), 1000, 2); err != nil {
+	if err := e2etest.EchoCheck(dial(t, f), 1000, 2); err != nil {
 		t.Fatal(err)
 	}
 	second := f.Tunnel().SessionID()
@@ -216,7 +217,7 @@ func TestBasicMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := newEnv(t, ssmtest.Options{Fleet: fleet})
-	echo, accepted := countingEcho(t)
+	echo, accepted := e2etest.CountingEchoServer(t)
 	if err := e.s.Fleet().SetPort(ssmtest.InstanceDebian, "8080", echo); err != nil {
 		t.Fatal(err)
 	}

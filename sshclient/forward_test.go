@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ssmssh/ssmssh/internal/e2etest"
 )
 
 func TestParseForward(t *testing.T) {
@@ -58,7 +60,7 @@ func TestLocalForward(t *testing.T) {
 	for _, srv := range servers(t, key.PublicKey()) {
 		t.Run(srv.name, func(t *testing.T) {
 			client := srv.mustDial(t, srv.testConfig(t, key))
-			echo := echoServer(t)
+			echo := e2etest.EchoServer(t)
 			var warnings []string
 			var wmu sync.Mutex
 			f, err := LocalForward(t.Context(), client, "127.0.0.1:0", echo, func(format string, args ...any) {
@@ -150,7 +152,7 @@ func TestLocalForwardRefusedAndClose(t *testing.T) {
 	}
 
 	// Close ends open connections and stops listening.
-	echo := echoServer(t)
+	echo := e2etest.EchoServer(t)
 	f2, err := LocalForward(t.Context(), client, "127.0.0.1:0", echo, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -184,7 +186,7 @@ func TestLocalForwardStopsWithContextAndClient(t *testing.T) {
 	srv := startBuiltin(t)
 	srv.authorize(t, key.PublicKey())
 	client := srv.mustDial(t, srv.testConfig(t, key))
-	echo := echoServer(t)
+	echo := e2etest.EchoServer(t)
 
 	ctx, cancel := context.WithCancel(t.Context())
 	f, err := LocalForward(ctx, client, "127.0.0.1:0", echo, nil)

@@ -5,12 +5,10 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -164,46 +162,6 @@ func (s *testServer) mustDial(t testing.TB, cfg *Config) *ssh.Client {
 		t.Fatalf("%s: Dial: %v", s.name, err)
 	}
 	return c
-}
-
-// echoServer accepts loopback connections and echoes each until EOF, then
-// closes it. Cleanup closes everything and waits for its goroutines.
-func echoServer(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	wg.Go(func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Go(func() {
-				defer c.Close()
-				io.Copy(c, c)
-			})
-		}
-	})
-	return l.Addr().String()
 }
 
 // sshdOptions authorises keys on a real sshd.

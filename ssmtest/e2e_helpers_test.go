@@ -1,17 +1,12 @@
 package ssmtest_test
 
 import (
-	"bytes"
-	"crypto/sha256"
 	"errors"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"runtime"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -109,63 +104,6 @@ func (e *env) waitEnded(t *testing.T, id string) ssmtest.SessionState {
 	}
 }
 
-// echoServer starts a loopback TCP server that echoes what it reads, for
-// the port sessions to reach; it stops in t.Cleanup.
-func echoServer(t *testing.T) string {
-	t.Helper()
-	addr, _ := countingEchoServer(t)
-	return addr
-}
-
-// countingEchoServer is echoServer that also counts the connections it
-// accepted.
-func countingEchoServer(t *testing.T) (string, *atomic.Int32) {
-	t.Helper()
-	var accepted atomic.Int32
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu    sync.Mutex
-		conns = map[net.Conn]bool{}
-		wg    sync.WaitGroup
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			mu.Lock()
-			conns[c] = true
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				_, _ = io.Copy(c, c)
-				c.Close()
-				mu.Lock()
-				delete(conns, c)
-				mu.Unlock()
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return ln.Addr().String(), &accepted
-}
-
 // randomData returns n bytes from a seeded generator (fast, and the same
 // in a rerun).
 func randomData(n int, seed uint64) []byte {
@@ -195,28 +133,11 @@ type deadliner interface {
 // echoCheck writes n bytes to c while reading the echo, and reports an
 // echo that differs.
 func echoCheck(c deadliner, n int, seed uint64) error {
-	data := randomData(n, seed)
 	if err := c.SetDeadline(time.Now().Add(e2eTimeout)); err != nil {
 		return err
 	}
 	defer c.SetDeadline(time.Time{})
-	written := make(chan error, 1)
-	go func() {
-		_, err := c.Write(data)
-		written <- err
-	}()
-	h := sha256.New()
-	got, err := io.Copy(h, io.LimitReader(c, int64(n)))
-	if werr := <-written; werr != nil {
-		return fmt.Errorf("write: %w", werr)
-	}
-	if err != nil || got != int64(n) {
-		return fmt.Errorf("read %d of %d echoed bytes: %v", got, n, err)
-	}
-	if want := sha256.Sum256(data); !bytes.Equal(h.Sum(nil), want[:]) {
-		return fmt.Errorf("echo of %d bytes has SHA-256 %x, want %x", n, h.Sum(nil), want)
-	}
-	return nil
+	return e2etest.EchoCheck(c, n, seed)
 }
 
 // sessionEnded returns the SessionEndedError in err's chain, failing the

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
+	"github.com/ssmssh/ssmssh/internal/e2etest"
 	"github.com/ssmssh/ssmssh/protocol"
 	"github.com/ssmssh/ssmssh/ssmclient"
 	"github.com/ssmssh/ssmssh/ssmtest"
@@ -63,7 +64,7 @@ func waitSessionGoroutinesGone(t *testing.T) {
 // goroutines it had before.
 func lifecycleEnv(t *testing.T, opts ssmtest.Options) (*env, func()) {
 	t.Helper()
-	addr := echoServer(t)
+	addr := e2etest.EchoServer(t)
 	check := goroutineBaseline(t)
 	e := newEnv(t, opts)
 	if err := e.s.Fleet().SetPort(ssmtest.InstanceAmazonLinux, echoPort, addr); err != nil {

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssmssh/ssmssh/internal/e2etest"
 	"github.com/ssmssh/ssmssh/ssmclient"
 	"github.com/ssmssh/ssmssh/ssmtest"
 )
@@ -41,7 +42,7 @@ func TestAgentPaceBound(t *testing.T) {
 	if got := e.s.AgentPace(); got != ssmtest.RealAgentPace {
 		t.Fatalf("AgentPace() = %+v, want %+v", got, ssmtest.RealAgentPace)
 	}
-	addr := echoServer(t)
+	addr := e2etest.EchoServer(t)
 	for _, id := range []string{ssmtest.InstanceAmazonLinux, ssmtest.InstanceUbuntu} {
 		if err := e.s.Fleet().SetPort(id, "7000", addr); err != nil {
 			t.Fatal(err)

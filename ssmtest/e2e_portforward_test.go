@@ -10,6 +10,7 @@ import (
 
 	"github.com/xtaci/smux"
 
+	"github.com/ssmssh/ssmssh/internal/e2etest"
 	"github.com/ssmssh/ssmssh/protocol"
 	"github.com/ssmssh/ssmssh/ssmclient"
 	"github.com/ssmssh/ssmssh/ssmtest"
@@ -66,7 +67,7 @@ func parallelEcho(t *testing.T, mux *smux.Session, n, size int) {
 func TestPortForwardingMux(t *testing.T) {
 	const streams, size = 20, 128 << 10
 	e := newEnv(t, ssmtest.Options{})
-	addr, accepted := countingEchoServer(t)
+	addr, accepted := e2etest.CountingEchoServer(t)
 	if err := e.s.Fleet().SetPort(ssmtest.InstanceUbuntu, "8080", addr); err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +103,7 @@ func TestPortForwardingMux(t *testing.T) {
 // and the agent refuses the instance metadata service.
 func TestPortForwardingRemoteHost(t *testing.T) {
 	e := newEnv(t, ssmtest.Options{})
-	addr, accepted := countingEchoServer(t)
+	addr, accepted := e2etest.CountingEchoServer(t)
 	if err := e.s.Fleet().SetRemoteHost(ssmtest.InstanceAmazonLinux, "db.internal:5432", addr); err != nil {
 		t.Fatal(err)
 	}

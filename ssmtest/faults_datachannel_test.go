@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssmssh/ssmssh/internal/e2etest"
 	"github.com/ssmssh/ssmssh/ssmclient"
 	"github.com/ssmssh/ssmssh/ssmtest"
 )
@@ -23,7 +24,7 @@ func echoSession(t *testing.T, faults ssmtest.FaultSet) (*env, *ssmclient.Sessio
 	f := &ssmtest.Faults{}
 	f.Set(func(s *ssmtest.FaultSet) { *s = faults })
 	e := newEnv(t, ssmtest.Options{Faults: f})
-	if err := e.s.Fleet().SetPort(ssmtest.InstanceAmazonLinux, echoPort, echoServer(t)); err != nil {
+	if err := e.s.Fleet().SetPort(ssmtest.InstanceAmazonLinux, echoPort, e2etest.EchoServer(t)); err != nil {
 		t.Fatal(err)
 	}
 	return e, e.startPort(t, ssmtest.InstanceAmazonLinux, echoPort)
@@ -228,7 +229,7 @@ func duplicatingProxy(t *testing.T, addr string, skip int64) string {
 // sshd does); with an echo, the copy comes back longer than what was sent.
 func TestFaultAgentDuplicatesClientMessage(t *testing.T) {
 	e := newEnv(t, ssmtest.Options{})
-	if err := e.s.Fleet().SetPort(ssmtest.InstanceAmazonLinux, echoPort, duplicatingProxy(t, echoServer(t), 64<<10)); err != nil {
+	if err := e.s.Fleet().SetPort(ssmtest.InstanceAmazonLinux, echoPort, duplicatingProxy(t, e2etest.EchoServer(t), 64<<10)); err != nil {
 		t.Fatal(err)
 	}
 	s := e.startPort(t, ssmtest.InstanceAmazonLinux, echoPort)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/smithy-go"
 
+	"github.com/ssmssh/ssmssh/internal/e2etest"
 	"github.com/ssmssh/ssmssh/ssmclient"
 	"github.com/ssmssh/ssmssh/ssmtest"
 	"github.com/ssmssh/ssmssh/ssmtest/agent"
@@ -98,7 +99,7 @@ func TestFaultRunAsUserMissing(t *testing.T) {
 	}
 	// Port sessions do not run as a user: they still work.
 	f.Set(func(s *ssmtest.FaultSet) { s.RunAsUserMissing = true })
-	if err := e.s.Fleet().SetPort(ssmtest.InstanceDebian, echoPort, echoServer(t)); err != nil {
+	if err := e.s.Fleet().SetPort(ssmtest.InstanceDebian, echoPort, e2etest.EchoServer(t)); err != nil {
 		t.Fatal(err)
 	}
 	echoRoundTrip(t, e.startPort(t, ssmtest.InstanceDebian, echoPort), 1000, 1)
@@ -125,7 +126,7 @@ func TestFaultAgentOffline(t *testing.T) {
 	}
 	// Back online, the same instance works again.
 	e.s.Faults().AgentOffline(ssmtest.InstanceAmazonLinux, false)
-	if err := e.s.Fleet().SetPort(ssmtest.InstanceAmazonLinux, echoPort, echoServer(t)); err != nil {
+	if err := e.s.Fleet().SetPort(ssmtest.InstanceAmazonLinux, echoPort, e2etest.EchoServer(t)); err != nil {
 		t.Fatal(err)
 	}
 	echoRoundTrip(t, e.startPort(t, ssmtest.InstanceAmazonLinux, echoPort), 1000, 1)

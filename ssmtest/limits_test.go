@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssmssh/ssmssh/internal/e2etest"
 	"github.com/ssmssh/ssmssh/protocol"
 	"github.com/ssmssh/ssmssh/ssmclient"
 	"github.com/ssmssh/ssmssh/ssmtest"
@@ -81,7 +82,7 @@ func TestLimitWebsocketLifetime(t *testing.T) {
 	// Signatures are checked against the real time; only the timers are
 	// fake.
 	e := newEnv(t, ssmtest.Options{Timers: fc, Clock: time.Now, Faults: f})
-	if err := e.s.Fleet().SetPort(ssmtest.InstanceAmazonLinux, echoPort, echoServer(t)); err != nil {
+	if err := e.s.Fleet().SetPort(ssmtest.InstanceAmazonLinux, echoPort, e2etest.EchoServer(t)); err != nil {
 		t.Fatal(err)
 	}
 	s := e.startPort(t, ssmtest.InstanceAmazonLinux, echoPort)

@@ -1,10 +1,7 @@
 package cli_test
 
 import (
-	"net"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 
 	"github.com/ssmssh/ssmssh/internal/e2etest"
@@ -36,35 +33,9 @@ func TestAWSCLIECSRefusal(t *testing.T) {
 // leaves the session terminated.
 func TestAWSCLIECSPortForwarding(t *testing.T) {
 	e := startCLI(t, e2etest.Options{})
-	if err := e.Server.Fleet().SetPort(ssmtest.ECSTargetWeb, "8080", e2etest.EchoServer(t)); err != nil {
-		t.Fatal(err)
-	}
-	p := e2etest.StartProc(t, e.aws("ssm", "start-session", "--target", ssmtest.ECSTargetWeb,
-		"--document-name", "AWS-StartPortForwardingSession", "--parameters", "portNumber=8080,localPortNumber=0"))
-	p.WaitOutput(t, "Waiting for connections...", e2etest.DefaultTimeout)
-	m := portOpened.FindStringSubmatch(p.Stdout())
-	if m == nil {
-		t.Fatalf("no \"Port N opened for sessionId X.\" line in %q", p.Stdout())
-	}
-	addr := net.JoinHostPort("127.0.0.1", m[1])
-	var wg sync.WaitGroup
-	errs := make(chan error, 4)
-	for i := range 4 {
-		wg.Go(func() { errs <- echoSHA256(addr, portBytes, uint64(i)) })
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Error(err)
-		}
-	}
-	if err := syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	if code := p.Wait(t, e2etest.DefaultTimeout); code != 0 {
-		t.Errorf("aws exited %d after SIGINT: %v\nstderr: %s", code, p, p.Stderr())
-	}
+	p, addr, _ := awsPortForward(t, e, ssmtest.ECSTargetWeb)
+	echoParallel(t, addr, 4)
+	interrupt(t, p)
 	for _, s := range e.Server.Sessions().All() {
 		if s.Target != ssmtest.ECSTargetWeb || s.DocumentName != "AWS-StartPortForwardingSession" {
 			t.Errorf("session %s: %s on %s, want the port document on %s", s.ID, s.DocumentName, s.Target, ssmtest.ECSTargetWeb)

@@ -1,15 +1,11 @@
 package cli
 
 import (
-	"crypto/rand"
-	"crypto/sha256"
-	"github.com/ssmssh/ssmssh/internal/e2etest"
-	"github.com/ssmssh/ssmssh/ssmclient"
-	"io"
-	"net"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/ssmssh/ssmssh/internal/e2etest"
+	"github.com/ssmssh/ssmssh/ssmclient"
 
 	"github.com/ssmssh/ssmssh/ssmtest"
 )
@@ -73,7 +69,9 @@ func TestECSForward(t *testing.T) {
 		f := startForwarding(t, "-L", "0:8080", target)
 		port := f.ports(1)[0]
 		echoOnce(t, "127.0.0.1:"+port, "to the container's port through "+target)
-		echoSum(t, "127.0.0.1:"+port, 2<<20)
+		if err := e2etest.EchoSHA256("127.0.0.1:"+port, 2<<20, 1); err != nil {
+			t.Fatal(err)
+		}
 		if code := f.stop(); code != 0 {
 			t.Errorf("%s: exit %d after an interrupt; stderr:\n%s", target, code, f.errb.String())
 		}
@@ -86,31 +84,5 @@ func TestECSForward(t *testing.T) {
 	}
 	if n != 2 {
 		t.Errorf("%d port-forwarding sessions on %s, want 2", n, ssmtest.ECSTargetWeb)
-	}
-}
-
-// echoSum sends n random bytes to addr while reading them back, and
-// compares their SHA-256.
-func echoSum(t *testing.T, addr string, n int) {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(time.Minute))
-	data := make([]byte, n)
-	rand.Read(data)
-	werr := make(chan error, 1)
-	go func() { _, err := c.Write(data); werr <- err }()
-	got := make([]byte, n)
-	if _, err := io.ReadFull(c, got); err != nil {
-		t.Fatalf("echo of %d bytes through %s: %v", n, addr, err)
-	}
-	if err := <-werr; err != nil {
-		t.Fatal(err)
-	}
-	if sha256.Sum256(got) != sha256.Sum256(data) {
-		t.Fatalf("the %d bytes echoed through %s differ from those sent", n, addr)
 	}
 }
