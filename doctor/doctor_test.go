@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -25,27 +24,10 @@ const agentHandshakeTimeout = time.Second
 // emulator starts an emulator for one case and returns a client of it.
 func emulator(t *testing.T, opts ssmtest.Options) (*ssmtest.Server, *ssmclient.Client) {
 	t.Helper()
-	log := e2etest.NewLog(t)
-	opts.Logf = log.Logf
 	if opts.AgentHandshakeTimeout == 0 {
 		opts.AgentHandshakeTimeout = agentHandshakeTimeout
 	}
-	s, err := ssmtest.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := s.AWSConfig(t.Context())
-	if err != nil {
-		s.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-		cfg.HTTPClient.(*http.Client).CloseIdleConnections()
-	})
-	return s, ssmclient.NewClientFromConfig(cfg)
+	return e2etest.Emulator(t, e2etest.NewLog(t), opts)
 }
 
 // fleetWith is the default fleet plus extra instances.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"net"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -31,25 +30,8 @@ type env struct {
 func newEnv(t testing.TB, opts ssmtest.Options) *env {
 	t.Helper()
 	log := e2etest.NewLog(t)
-	if opts.Logf == nil {
-		opts.Logf = log.Logf
-	}
-	s, err := ssmtest.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := s.AWSConfig(t.Context())
-	if err != nil {
-		s.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("emulator Close: %v", err)
-		}
-		cfg.HTTPClient.(*http.Client).CloseIdleConnections()
-	})
-	return &env{s: s, client: ssmclient.NewClientFromConfig(cfg), log: log, out: &lines{}}
+	s, client := e2etest.Emulator(t, log, opts)
+	return &env{s: s, client: client, log: log, out: &lines{}}
 }
 
 // forward starts a forwarder for spec (ParseLocal, or ParseDynamic when

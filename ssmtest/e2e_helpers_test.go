@@ -5,7 +5,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"runtime"
 	"testing"
 	"time"
@@ -32,25 +31,8 @@ type env struct {
 func newEnv(t *testing.T, opts ssmtest.Options) *env {
 	t.Helper()
 	log := e2etest.NewLog(t)
-	if opts.Logf == nil {
-		opts.Logf = log.Logf
-	}
-	s, err := ssmtest.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := s.AWSConfig(t.Context())
-	if err != nil {
-		s.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-		cfg.HTTPClient.(*http.Client).CloseIdleConnections()
-	})
-	return &env{s: s, client: ssmclient.NewClientFromConfig(cfg), log: log}
+	s, client := e2etest.Emulator(t, log, opts)
+	return &env{s: s, client: client, log: log}
 }
 
 // start starts a session with the client and closes it in t.Cleanup.
