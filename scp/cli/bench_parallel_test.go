@@ -33,18 +33,7 @@ func BenchmarkParallel(b *testing.B) {
 	official := errPlugin == nil && errAWS == nil
 	// The official plugin signs its websocket upgrade only from 1.2.764.0
 	// on; an older one on PATH is let in unsigned.
-	e := e2etest.Start(b, e2etest.Options{Emulator: ssmtest.Options{AllowUnsignedGateway: official}})
-	ssmscp := e2etest.CommandBinary(b, "ssmscp")
-	local := filepath.Join(e.Dir, "local")
-	remote := filepath.Join(e.Dir, "remote")
-	file := func(dir, name string, size int64) string {
-		return filepath.Join(dir, fmt.Sprintf("%s-%d.bin", name, size))
-	}
-	for i, size := range []int64{pacedSize, unpacedSize} {
-		e2etest.RandomFile(b, file(local, "up", size), size, uint64(2*i+1))
-		e2etest.RandomFile(b, file(remote, "down", size), size, uint64(2*i+2))
-	}
-	login := (&env{Env: e}).args("-q")
+	e := startBench(b, e2etest.Options{Emulator: ssmtest.Options{AllowUnsignedGateway: official}}, pacedSize, unpacedSize)
 	tools := []string{"--sessions 1", "--sessions 2", "--sessions 4", "--sessions 8", "default", "scp+ssmproxy"}
 	if official {
 		tools = append(tools, "scp+official")
@@ -65,11 +54,11 @@ func BenchmarkParallel(b *testing.B) {
 				}
 				name := fmt.Sprintf("%s/%s", dir, strings.ReplaceAll(tool, " ", ""))
 				size := pace.Size(pacedSize, unpacedSize)
-				pace.Run(b, e, name, func(b *testing.B) {
-					from, to := file(local, "up", size), e.Instance+":"+filepath.Join(remote, "up.copy")
-					check := filepath.Join(remote, "up.copy")
+				pace.Run(b, e.Env, name, func(b *testing.B) {
+					from, to := e.file(e.localDir, "up", size), e.Instance+":"+filepath.Join(e.remoteDir, "up.copy")
+					check := filepath.Join(e.remoteDir, "up.copy")
 					if dir == "down" {
-						from, to = e.Instance+":"+file(remote, "down", size), filepath.Join(local, "down.copy")
+						from, to = e.Instance+":"+e.file(e.remoteDir, "down", size), filepath.Join(e.localDir, "down.copy")
 						check = to
 					}
 					b.SetBytes(size)
@@ -80,7 +69,7 @@ func BenchmarkParallel(b *testing.B) {
 						if n, ok := strings.CutPrefix(tool, "--sessions "); ok {
 							args = append(args, "--sessions", n)
 						}
-						cmd := e.Command(ssmscp, append(append(args, login...), from, to)...)
+						cmd := e.Command(e.ssmscp, append(append(args, e.login...), from, to)...)
 						switch tool {
 						case "scp+ssmproxy":
 							cmd = e.Command("scp", append(e.SSHOptions(), "-q", from, to)...)

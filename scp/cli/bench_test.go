@@ -29,18 +29,7 @@ const benchRTT = 40 * time.Millisecond
 func BenchmarkSSMSCP(b *testing.B) {
 	e2etest.RequireTools(b, "scp")
 	pacedSize, unpacedSize, oneShot := e2etest.BenchSizes(b, benchSizeEnv)
-	e := e2etest.Start(b, e2etest.Options{})
-	ssmscp := e2etest.CommandBinary(b, "ssmscp")
-	local := filepath.Join(e.Dir, "local")
-	remote := filepath.Join(e.Dir, "remote")
-	file := func(dir, name string, size int64) string {
-		return filepath.Join(dir, fmt.Sprintf("%s-%d.bin", name, size))
-	}
-	for i, size := range []int64{pacedSize, unpacedSize} {
-		e2etest.RandomFile(b, file(local, "up", size), size, uint64(2*i+1))
-		e2etest.RandomFile(b, file(remote, "down", size), size, uint64(2*i+2))
-	}
-	login := (&env{Env: e}).args("-q")
+	e := startBench(b, e2etest.Options{}, pacedSize, unpacedSize)
 
 	type row struct {
 		name  string
@@ -54,10 +43,10 @@ func BenchmarkSSMSCP(b *testing.B) {
 	copyRow := func(b *testing.B, dir, tool, pace string, size int64, rtt time.Duration) {
 		e.Server.Faults().Set(func(f *ssmtest.FaultSet) { f.Latency = rtt })
 		defer e.Server.Faults().Set(func(f *ssmtest.FaultSet) { f.Latency = 0 })
-		from, to := file(local, "up", size), filepath.Join(remote, "up.copy")
+		from, to := e.file(e.localDir, "up", size), filepath.Join(e.remoteDir, "up.copy")
 		check := to
 		if dir == "down" {
-			from, to = file(remote, "down", size), filepath.Join(local, "down.copy")
+			from, to = e.file(e.remoteDir, "down", size), filepath.Join(e.localDir, "down.copy")
 			check = to
 		}
 		host := e.Instance + ":"
@@ -73,10 +62,10 @@ func BenchmarkSSMSCP(b *testing.B) {
 		runs := 0
 		for b.Loop() {
 			os.Remove(check)
-			cmd := e.Command(ssmscp, append(login, from, to)...)
+			cmd := e.Command(e.ssmscp, append(e.login, from, to)...)
 			switch tool {
 			case "ssmscp -O":
-				cmd = e.Command(ssmscp, append(append([]string{"-O"}, login...), from, to)...)
+				cmd = e.Command(e.ssmscp, append(append([]string{"-O"}, e.login...), from, to)...)
 			case "scp+ssmproxy":
 				cmd = e.Command("scp", append(e.SSHOptions(), "-q", from, to)...)
 			case "scp direct":
@@ -103,7 +92,7 @@ func BenchmarkSSMSCP(b *testing.B) {
 					continue
 				}
 				for _, p := range e2etest.BenchPaces {
-					p.Run(b, e, name, func(b *testing.B) { copyRow(b, dir, tool, p.Name, p.Size(pacedSize, unpacedSize), rtt) })
+					p.Run(b, e.Env, name, func(b *testing.B) { copyRow(b, dir, tool, p.Name, p.Size(pacedSize, unpacedSize), rtt) })
 				}
 			}
 		}
@@ -132,4 +121,32 @@ func formatSize(n int64) string {
 		return fmt.Sprintf("%d MiB", n>>20)
 	}
 	return fmt.Sprintf("%d bytes", n)
+}
+
+// benchEnv is a copy benchmark's emulator and sshd, with the built ssmscp
+// and, for each size, a random file to send (under localDir) and one to
+// receive (under remoteDir).
+type benchEnv struct {
+	*e2etest.Env
+	ssmscp              string
+	localDir, remoteDir string
+	login               []string // the options that log ssmscp in, and -q
+}
+
+func startBench(b *testing.B, opts e2etest.Options, sizes ...int64) *benchEnv {
+	b.Helper()
+	e := e2etest.Start(b, opts)
+	be := &benchEnv{Env: e, ssmscp: e2etest.CommandBinary(b, "ssmscp"),
+		localDir: filepath.Join(e.Dir, "local"), remoteDir: filepath.Join(e.Dir, "remote"),
+		login: (&env{Env: e}).args("-q")}
+	for i, size := range sizes {
+		e2etest.RandomFile(b, be.file(be.localDir, "up", size), size, uint64(2*i+1))
+		e2etest.RandomFile(b, be.file(be.remoteDir, "down", size), size, uint64(2*i+2))
+	}
+	return be
+}
+
+// file is the path of the benchmark's file name of size bytes in dir.
+func (e *benchEnv) file(dir, name string, size int64) string {
+	return filepath.Join(dir, fmt.Sprintf("%s-%d.bin", name, size))
 }
