@@ -3,6 +3,7 @@ package e2etest
 import (
 	"os"
 	"testing"
+	"time"
 
 	"github.com/ssmssh/ssmssh/ssmtest"
 )
@@ -68,4 +69,12 @@ func (p BenchPace) Run(b *testing.B, e *Env, name string, f func(b *testing.B)) 
 		defer e.Server.SetAgentPace(ssmtest.Pace{})
 		f(b)
 	})
+}
+
+// CopyTimeout bounds one benchmark copy of size bytes: DefaultTimeout, and
+// as long again as size takes at 128 KiB/s (a quarter of one paced
+// session's pace), so that a paced copy of 256 MiB over one session has
+// room and a stuck one still ends.
+func CopyTimeout(size int64) time.Duration {
+	return DefaultTimeout + time.Duration(size/(128<<10))*time.Second
 }

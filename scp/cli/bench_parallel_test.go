@@ -77,7 +77,9 @@ func BenchmarkParallel(b *testing.B) {
 							official := "/usr/bin/aws ssm start-session --target %h --document-name AWS-StartSSHSession --parameters portNumber=%p"
 							cmd = e.Command("scp", append(append([]string{"-F", "/dev/null", "-o", "ProxyCommand=" + official}, e.LoginOptions()...), "-q", from, to)...)
 						}
-						e2etest.RunProc(b, cmd).MustSucceed(b)
+						p := e2etest.StartProc(b, cmd)
+						p.Wait(b, e2etest.CopyTimeout(size))
+						p.MustSucceed(b)
 						if fi, err := os.Stat(check); err != nil || fi.Size() != size {
 							b.Fatalf("the copy: %v, %v; want %d bytes", fi, err, size)
 						}

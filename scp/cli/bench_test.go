@@ -73,7 +73,9 @@ func BenchmarkSSMSCP(b *testing.B) {
 				// 40 ms through a delaying relay).
 				cmd = e.Command("scp", append(e.DirectSSHOptionsRTT(rtt), "-q", from, to)...)
 			}
-			e2etest.RunProc(b, cmd).MustSucceed(b)
+			p := e2etest.StartProc(b, cmd)
+			p.Wait(b, e2etest.CopyTimeout(size))
+			p.MustSucceed(b)
 			if fi, err := os.Stat(check); err != nil || fi.Size() != size {
 				b.Fatalf("the copy: %v, %v; want %d bytes", fi, err, size)
 			}
