@@ -238,6 +238,9 @@ func TestFailureMessages(t *testing.T) {
 	if err := e.Server.StartAgent(oldAgent); err != nil {
 		t.Fatal(err)
 	}
+	if err := e.Server.AwaitAgent(oldAgent, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range failureCases {
 		t.Run(strings.ReplaceAll(c.name, " ", "-"), func(t *testing.T) {
 			if c.setup != nil {

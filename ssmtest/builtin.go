@@ -77,19 +77,31 @@ func (s *Server) startBuiltins() error {
 		if !builtin(&in) {
 			continue
 		}
-		for !s.gw.agentConnected(in.InstanceID) {
-			if time.Now().After(deadline) {
-				return fmt.Errorf("ssmtest: built-in agent of %s did not connect", in.InstanceID)
-			}
-			time.Sleep(5 * time.Millisecond)
+		if err := s.AwaitAgent(in.InstanceID, time.Until(deadline)); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// AwaitAgent waits up to d for the agent of an instance (built-in or
+// external) to have its control channel open, as after StartAgent, which
+// returns before the agent has connected.
+func (s *Server) AwaitAgent(instanceID string, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for !s.gw.agentConnected(instanceID) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("ssmtest: the agent of %s did not connect within %v", instanceID, d)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	return nil
 }
 
 // StartAgent starts the built-in agent of an instance (the emulator does
 // so at Start for every online instance; use it after StopAgent). An
-// instance served by an external agent has none.
+// instance served by an external agent has none. It returns before the
+// agent has connected; AwaitAgent waits for that.
 func (s *Server) StartAgent(instanceID string) error {
 	in, ok := s.fleet.Instance(instanceID)
 	if !ok {

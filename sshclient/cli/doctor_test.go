@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ssmssh/ssmssh/ssmtest"
 )
@@ -57,6 +58,9 @@ func TestFailureCauses(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := e.s.StartAgent(old); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.AwaitAgent(old, 20*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	cases := []struct {
