@@ -67,30 +67,7 @@ func faultyServer(t *testing.T, readLimit, writeLimit int64) *sftp.Client {
 	t.Helper()
 	mem := sftp.InMemHandler()
 	h := failAt{Handlers: mem, readLimit: readLimit, writeLimit: writeLimit}
-	cr, sw := io.Pipe()
-	sr, cw := io.Pipe()
-	srv := sftp.NewRequestServer(struct {
-		io.Reader
-		io.WriteCloser
-	}{sr, sw}, sftp.Handlers{FileGet: h, FilePut: h, FileCmd: mem.FileCmd, FileList: mem.FileList})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve()
-	}()
-	c, err := sftp.NewClientPipe(cr, cw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		// The server first: closing its pipes ends the client's reader,
-		// which the client's Close waits for.
-		srv.Close()
-		sr.Close()
-		c.Close()
-		<-done
-	})
-	return c
+	return memServe(t, sftp.Handlers{FileGet: h, FilePut: h, FileCmd: mem.FileCmd, FileList: mem.FileList}).c
 }
 
 // TestSFTPDownloadFailsMidFile: a read error part-way fails the file,
