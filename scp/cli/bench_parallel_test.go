@@ -21,7 +21,9 @@ const parallelBenchSizeEnv = "SSMSCP_PARALLEL_BENCH_SIZE"
 // BenchmarkParallel measures the built ssmscp down and up with --sessions
 // 1, 2, 4 and 8 through the emulator paced like the real agent (about
 // 1 MB/s per session down; uploads are not paced, as by the real agent),
-// then unpaced, beside OpenSSH's scp through ssmproxy
+// up again with the service's reported limit of 1000 client messages a
+// second as well (ssmtest.ServicePublicationRate), then unpaced, beside
+// OpenSSH's scp through ssmproxy
 // and, when session-manager-plugin and the AWS CLI are on PATH, through
 // the official pair. It prints a table with each row's speed-up over one
 // session.
@@ -40,21 +42,34 @@ func BenchmarkParallel(b *testing.B) {
 	}
 
 	type row struct {
-		name  string
-		paced bool
-		mibps float64
+		name, agent string
+		mibps       float64
 	}
 	var rows []row
-	for _, paced := range []bool{true, false} {
-		for _, dir := range []string{"down", "up"} {
+	// Uploads run a third time paced and with the service's reported
+	// limit of 1000 messages a second per client (not documented by AWS):
+	// what sessions buy up if the service does throttle so.
+	throttled := e2etest.BenchPace{Name: "throttled", Pace: ssmtest.RealAgentPace}
+	modes := []struct {
+		pace     e2etest.BenchPace
+		dirs     []string
+		throttle bool
+	}{
+		{e2etest.BenchPaces[0], []string{"down", "up"}, false},
+		{throttled, []string{"up"}, true},
+		{e2etest.BenchPaces[1], []string{"down", "up"}, false},
+	}
+	for _, mode := range modes {
+		for _, dir := range mode.dirs {
 			for _, tool := range tools {
-				pace := e2etest.BenchPaces[1]
-				if paced {
-					pace = e2etest.BenchPaces[0]
-				}
+				pace := mode.pace
 				name := fmt.Sprintf("%s/%s", dir, strings.ReplaceAll(tool, " ", ""))
 				size := pace.Size(pacedSize, unpacedSize)
 				pace.Run(b, e.Env, name, func(b *testing.B) {
+					if mode.throttle {
+						e.Server.Faults().Set(func(f *ssmtest.FaultSet) { f.PublicationRateLimit = ssmtest.ServicePublicationRate })
+						defer e.Server.Faults().Set(func(f *ssmtest.FaultSet) { f.PublicationRateLimit = 0 })
+					}
 					from, to := e.file(e.localDir, "up", size), e.Instance+":"+filepath.Join(e.remoteDir, "up.copy")
 					check := filepath.Join(e.remoteDir, "up.copy")
 					if dir == "down" {
@@ -94,7 +109,11 @@ func BenchmarkParallel(b *testing.B) {
 					if !strings.HasPrefix(tool, "scp") {
 						label = "ssmscp " + tool
 					}
-					rows = append(rows, row{label + " " + dir, paced, mibps})
+					agent := pace.Name
+					if mode.throttle {
+						agent = "paced, 1000 msg/s"
+					}
+					rows = append(rows, row{label + " " + dir, agent, mibps})
 				})
 			}
 		}
@@ -106,23 +125,19 @@ func BenchmarkParallel(b *testing.B) {
 	base := map[string]float64{}
 	for _, r := range rows {
 		if strings.HasPrefix(r.name, "ssmscp --sessions 1 ") {
-			base[fmt.Sprint(r.paced, strings.TrimPrefix(r.name, "ssmscp --sessions 1 "))] = r.mibps
+			base[r.agent+" "+strings.TrimPrefix(r.name, "ssmscp --sessions 1 ")] = r.mibps
 		}
 	}
 	var sb strings.Builder
 	w := tabwriter.NewWriter(&sb, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "what\tagent\tMiB/s\t× 1 session\t")
 	for _, r := range rows {
-		agent := "unpaced"
-		if r.paced {
-			agent = "paced"
-		}
 		dir := r.name[strings.LastIndexByte(r.name, ' ')+1:]
 		x := ""
-		if v := base[fmt.Sprint(r.paced, dir)]; v > 0 {
+		if v := base[r.agent+" "+dir]; v > 0 {
 			x = fmt.Sprintf("%.1f", r.mibps/v)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%.2f\t%s\t\n", r.name, agent, r.mibps, x)
+		fmt.Fprintf(w, "%s\t%s\t%.2f\t%s\t\n", r.name, r.agent, r.mibps, x)
 	}
 	w.Flush()
 	fmt.Printf("\nssmscp over parallel sessions through the emulator to sshd, %s per copy paced like the real agent, %s unpaced%s:\n%s\n",
