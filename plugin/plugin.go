@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -16,6 +15,7 @@ import (
 	"github.com/ssmssh/ssmssh/forward"
 	"github.com/ssmssh/ssmssh/protocol"
 	"github.com/ssmssh/ssmssh/proxy"
+	"github.com/ssmssh/ssmssh/shell"
 	"github.com/ssmssh/ssmssh/ssmclient"
 )
 
@@ -190,36 +190,19 @@ func NewClient(ctx context.Context, a *Args, getenv func(string) string) (*ssmcl
 // signal (ctx) does.
 func runCommand(ctx context.Context, sess *ssmclient.Session, cfg Config, stderr io.Writer, res Result) (Result, error) {
 	fmt.Fprintf(stderr, "\nStarting session with SessionId: %s\n", sess.ID)
-	stop := context.AfterFunc(ctx, func() {
+	opts := shell.Options{Stdout: cfg.Stdout, Stderr: stderr, Input: true, Logf: cfg.Logf}
+	if cfg.Stdin != nil {
+		opts.Stdin = cfg.Stdin
+	}
+	_, err := shell.Run(ctx, sess, opts)
+	if ctx.Err() != nil {
 		// Ask the command to stop as Ctrl-C would, then end the session.
 		_, _ = sess.Write([]byte{3})
-		sess.Close()
-	})
-	defer stop()
-	go func() {
-		buf := make([]byte, protocol.DefaultMaxChunk)
-		for {
-			n, err := cfg.Stdin.Read(buf)
-			if n > 0 {
-				if _, werr := sess.Write(buf[:n]); werr != nil {
-					return
-				}
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	_, err := io.Copy(cfg.Stdout, sess)
+		err = nil
+	}
 	sess.Close()
 	res.ExitCode, res.HasExitCode = sess.ExitCode()
-	var ended *ssmclient.SessionEndedError
-	switch {
-	case errors.As(err, &ended) && ended.Output == "", err == nil:
-		err = nil
-	case ctx.Err() != nil:
-		err = nil
-	default:
+	if err != nil {
 		err = fmt.Errorf("plugin: %w", err)
 	}
 	fmt.Fprintf(stderr, "\n\nExiting session with sessionId: %s.\n\n", sess.ID)

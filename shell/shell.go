@@ -54,8 +54,13 @@ type Options struct {
 	// interactive commands): Stdin is sent to it, through the escapes,
 	// and, when Stdin is an *os.File that is a terminal, that terminal is
 	// in raw mode until Run returns and its size is sent (80x24 when
-	// Stdin is no terminal). Without Terminal, Stdin is not read.
+	// Stdin is no terminal). Without Terminal, Stdin is not read unless
+	// Input is set.
 	Terminal bool
+	// Input, without Terminal, sends Stdin to a command as it is read: no
+	// escapes, and its end sends nothing (the agent's non-interactive
+	// commands scan their input for Ctrl-C and Ctrl-\ themselves).
+	Input bool
 	// EscapeChar is the escape character: 0 means '~', a negative value
 	// none (escapes need Terminal).
 	EscapeChar int
@@ -175,6 +180,14 @@ func Run(ctx context.Context, conn Conn, opts Options) (int, error) {
 		go func() {
 			defer close(readerDone)
 			in.copy(opts.Stdin)
+		}()
+	} else if opts.Input && opts.Stdin != nil {
+		readerDone = make(chan struct{})
+		go func() {
+			defer close(readerDone)
+			if _, err := io.Copy(conn, opts.Stdin); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+				logf("shell: send input: %v", err)
+			}
 		}()
 	}
 
