@@ -190,11 +190,7 @@ func NewClient(ctx context.Context, a *Args, getenv func(string) string) (*ssmcl
 // signal (ctx) does.
 func runCommand(ctx context.Context, sess *ssmclient.Session, cfg Config, stderr io.Writer, res Result) (Result, error) {
 	fmt.Fprintf(stderr, "\nStarting session with SessionId: %s\n", sess.ID)
-	opts := shell.Options{Stdout: cfg.Stdout, Stderr: stderr, Input: true, Logf: cfg.Logf}
-	if cfg.Stdin != nil {
-		opts.Stdin = cfg.Stdin
-	}
-	_, err := shell.Run(ctx, sess, opts)
+	_, err := shell.Run(ctx, sess, shell.Options{Stdin: cfg.Stdin, Stdout: cfg.Stdout, Stderr: stderr, Input: true, Logf: cfg.Logf})
 	if ctx.Err() != nil {
 		// Ask the command to stop as Ctrl-C would, then end the session.
 		_, _ = sess.Write([]byte{3})

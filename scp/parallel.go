@@ -262,9 +262,7 @@ func (p *pool) grow() {
 			switch {
 			case err != nil:
 				p.o.logf("scp: connection %d of %d could not start, going on with %d: %v", n, p.o.Sessions, p.live, err)
-				if p.live == 0 && p.opening == 0 {
-					p.dead = true
-				}
+				p.checkDeadLocked()
 			case p.dead || p.walked && p.idleLocked():
 				closeConn()
 			default:
@@ -426,10 +424,16 @@ func (p *pool) dropLocked(cn *conn, err error) {
 		}
 		p.o.logf("scp: connection %d lost (%v); %d others go on", cn.id, err, p.live)
 	}
+	p.checkDeadLocked()
+	p.wake.Broadcast()
+}
+
+// checkDeadLocked ends the transfer when no connection is left, lost or
+// being opened. The caller holds mu.
+func (p *pool) checkDeadLocked() {
 	if p.opening == 0 && !slices.ContainsFunc(p.conns, func(c *conn) bool { return !c.lost }) {
 		p.dead = true
 	}
-	p.wake.Broadcast()
 }
 
 // lane is one worker of a connection, with the handle of the file it

@@ -254,3 +254,21 @@ func (e *Env) AwaitSessionsEnded(t testing.TB, d time.Duration) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// OfficialPair reports whether AWS's session-manager-plugin and the AWS
+// CLI v2 are there for benchmarks to compare with: a
+// session-manager-plugin on PATH (the tests do not put this repository's
+// own there) and /usr/bin/aws (the aws first on PATH may be the CLI v1).
+func OfficialPair() bool {
+	_, err := exec.LookPath("session-manager-plugin")
+	_, errAWS := os.Stat("/usr/bin/aws")
+	return err == nil && errAWS == nil
+}
+
+// OfficialSSHOptions are ssh (and scp) options that reach the instance
+// through the AWS CLI and AWS's session-manager-plugin, as AWS documents
+// it, and log in to sshd.
+func (e *Env) OfficialSSHOptions() []string {
+	official := "/usr/bin/aws ssm start-session --target %h --document-name AWS-StartSSHSession --parameters portNumber=%p"
+	return append([]string{"-F", "/dev/null", "-o", "ProxyCommand=" + official}, e.LoginOptions()...)
+}

@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -30,9 +29,7 @@ const parallelBenchSizeEnv = "SSMSCP_PARALLEL_BENCH_SIZE"
 func BenchmarkParallel(b *testing.B) {
 	e2etest.RequireTools(b, "scp")
 	pacedSize, unpacedSize, oneShot := e2etest.BenchSizes(b, parallelBenchSizeEnv)
-	_, errPlugin := exec.LookPath("session-manager-plugin")
-	_, errAWS := os.Stat("/usr/bin/aws")
-	official := errPlugin == nil && errAWS == nil
+	official := e2etest.OfficialPair()
 	// The official plugin signs its websocket upgrade only from 1.2.764.0
 	// on; an older one on PATH is let in unsigned.
 	e := startBench(b, e2etest.Options{Emulator: ssmtest.Options{AllowUnsignedGateway: official}}, pacedSize, unpacedSize)
@@ -89,8 +86,7 @@ func BenchmarkParallel(b *testing.B) {
 						case "scp+ssmproxy":
 							cmd = e.Command("scp", append(e.SSHOptions(), "-q", from, to)...)
 						case "scp+official":
-							official := "/usr/bin/aws ssm start-session --target %h --document-name AWS-StartSSHSession --parameters portNumber=%p"
-							cmd = e.Command("scp", append(append([]string{"-F", "/dev/null", "-o", "ProxyCommand=" + official}, e.LoginOptions()...), "-q", from, to)...)
+							cmd = e.Command("scp", append(e.OfficialSSHOptions(), "-q", from, to)...)
 						}
 						p := e2etest.StartProc(b, cmd)
 						p.Wait(b, e2etest.CopyTimeout(size))

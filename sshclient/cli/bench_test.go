@@ -2,8 +2,6 @@ package cli_test
 
 import (
 	"fmt"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -42,12 +40,12 @@ func BenchmarkSSMSSHTrue(b *testing.B) {
 	e2etest.RequireTools(b, "ssh")
 	// The official plugin signs its websocket upgrade only from 1.2.764.0
 	// on; an older one on PATH is let in unsigned.
-	e := e2etest.Start(b, e2etest.Options{Emulator: ssmtest.Options{AllowUnsignedGateway: officialPair()}})
+	e := e2etest.Start(b, e2etest.Options{Emulator: ssmtest.Options{AllowUnsignedGateway: e2etest.OfficialPair()}})
 	ssmssh := e2etest.CommandBinary(b, "ssmssh")
 	var lines []string
 	for _, rtt := range []time.Duration{0, 40 * time.Millisecond} {
 		paths := []string{"ssmssh", "ssh+ssmproxy"}
-		if officialPair() {
+		if e2etest.OfficialPair() {
 			paths = append(paths, "ssh+official")
 		}
 		for _, path := range paths {
@@ -63,7 +61,7 @@ func BenchmarkSSMSSHTrue(b *testing.B) {
 						case "ssh+ssmproxy":
 							cmd = e.Command("ssh", append(e.SSHOptions(), e.Instance, "true")...)
 						case "ssh+official":
-							cmd = e.Command("ssh", append(officialSSHOptions(e), e.Instance, "true")...)
+							cmd = e.Command("ssh", append(e.OfficialSSHOptions(), e.Instance, "true")...)
 						}
 						t0 := time.Now()
 						e2etest.RunProc(b, cmd).MustSucceed(b)
@@ -83,21 +81,4 @@ func BenchmarkSSMSSHTrue(b *testing.B) {
 		}
 	}
 	fmt.Printf("\n\"<command> target true\" through the emulator to sshd:\n%s\n\n", strings.Join(lines, "\n"))
-}
-
-// officialPair reports whether AWS's session-manager-plugin and the AWS
-// CLI v2 are there to compare with: a session-manager-plugin on PATH (the
-// tests do not put this repository's own there) and /usr/bin/aws (the
-// aws first on PATH may be the CLI v1).
-func officialPair() bool {
-	_, err := exec.LookPath("session-manager-plugin")
-	_, errAWS := os.Stat("/usr/bin/aws")
-	return err == nil && errAWS == nil
-}
-
-// officialSSHOptions are ssh options that reach the instance through the
-// AWS CLI and AWS's session-manager-plugin, as AWS documents it.
-func officialSSHOptions(e *e2etest.Env) []string {
-	official := "/usr/bin/aws ssm start-session --target %h --document-name AWS-StartSSHSession --parameters portNumber=%p"
-	return append([]string{"-F", "/dev/null", "-o", "ProxyCommand=" + official}, e.LoginOptions()...)
 }
